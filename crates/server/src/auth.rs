@@ -1,0 +1,80 @@
+//! Authentication (bearer tokens) and the role check for management writes.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde_json::json;
+use switchboard_core::{ErrorName, PortError, Principal};
+use switchboard_store::{Actor, AuditEvent};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// The authenticated caller of a request.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts).ok_or_else(unauthorized)?;
+        match state.store.authenticate_token(token).await? {
+            Some(principal) => Ok(Caller(principal)),
+            None => Err(unauthorized()),
+        }
+    }
+}
+
+/// The token from `Authorization: Bearer …`, or from `x-api-key` (which Anthropic's SDKs
+/// send instead).
+fn bearer_token(parts: &Parts) -> Option<&str> {
+    let from_authorization = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    from_authorization
+        .or_else(|| parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .filter(|t| !t.is_empty())
+}
+
+fn unauthorized() -> ApiError {
+    ApiError(PortError::new(
+        ErrorName::Unauthorized,
+        "A valid API token is required (Authorization: Bearer <token>)",
+    ))
+}
+
+impl Caller {
+    pub fn actor(&self) -> Actor {
+        Actor::user(&self.0)
+    }
+
+    /// Lets admins through; records a member's attempt in the audit log and answers
+    /// `403 llm_provider_manage_forbidden`.
+    pub async fn require_admin(
+        &self,
+        state: &AppState,
+        action: &str,
+        resource: &str,
+    ) -> ApiResult<()> {
+        if self.0.is_admin() {
+            return Ok(());
+        }
+        let event = AuditEvent {
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            status: "denied".to_owned(),
+            details: json!({ "reason": "role member may not manage", "role": "member" }),
+        };
+        state
+            .store
+            .append_audit(self.0.org_id, &self.actor(), event)
+            .await?;
+        Err(PortError::manage_forbidden().into())
+    }
+}

@@ -1,0 +1,121 @@
+//! Request-body extraction for the management API: size-capped, depth-capped, strict JSON
+//! whose failures answer in the Port envelope rather than axum's plain-text rejections.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+use switchboard_core::{ErrorName, PortError};
+
+use crate::error::ApiError;
+
+/// The management routes' body limit (Port: "Request body is too large (limit is 1MiB)").
+pub const MANAGEMENT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// A request body read up to the management limit and parsed only when the handler asks,
+/// so that a member's write is refused with 403 whatever its body holds.
+pub struct JsonBody(Bytes);
+
+impl JsonBody {
+    /// Deserializes into `T`. `T` should deny unknown fields so that typos are errors, never
+    /// silently ignored settings. Nesting deeper than 128 levels is refused by serde_json's
+    /// recursion limit and reported as a 400.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        parse_json(&self.0)
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        read_limited(req, state).await.map(JsonBody)
+    }
+}
+
+async fn read_limited<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let req = req.map(|body| axum::body::Body::new(http_body_limited(body)));
+    Bytes::from_request(req, state).await.map_err(|_| {
+        ApiError(PortError::new(
+            ErrorName::PayloadTooLarge,
+            "Request body is too large (limit is 1MiB)",
+        ))
+    })
+}
+
+fn http_body_limited(body: axum::body::Body) -> http_body_util::Limited<axum::body::Body> {
+    http_body_util::Limited::new(body, MANAGEMENT_BODY_LIMIT)
+}
+
+/// Parses `bytes` as `T`, mapping every failure to a 400 that says what was wrong.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        return Err(PortError::invalid_request("A JSON request body is required").into());
+    }
+    serde_json::from_slice(bytes).map_err(|error| {
+        let message = if error.to_string().contains("recursion limit") {
+            "JSON nesting is too deep (limit is 128 levels)".to_owned()
+        } else {
+            format!(
+                "The request body is invalid: {}",
+                redact_literals(&error.to_string())
+            )
+        };
+        ApiError(PortError::invalid_request(message))
+    })
+}
+
+/// serde's messages quote offending string values (`invalid type: string "…"`). A value in
+/// the wrong place may be a credential, so quoted literals are cut from the message; field
+/// names (written with backticks) stay.
+fn redact_literals(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                quoted = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                quoted = false;
+                out.push('"');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        flag: bool,
+    }
+
+    #[test]
+    fn wrong_typed_values_are_not_echoed() {
+        let err = parse_json::<Body>(br#"{"flag":"sk-canary-123"}"#).unwrap_err();
+        assert!(!err.0.message.contains("canary"), "{}", err.0.message);
+        assert!(err.0.message.contains("invalid type"));
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let err = parse_json::<Body>(br#"{"flag":true,"extra":1}"#).unwrap_err();
+        assert!(err.0.message.contains("`extra`"), "{}", err.0.message);
+    }
+
+    #[test]
+    fn deep_nesting_is_a_400() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let err = parse_json::<serde_json::Value>(deep.as_bytes()).unwrap_err();
+        assert_eq!(err.0.name.status(), 400);
+        assert!(err.0.message.contains("too deep"));
+    }
+}

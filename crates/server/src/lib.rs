@@ -1,0 +1,135 @@
+//! Switchboard's HTTP server: the Port-compatible management API, authentication and RBAC,
+//! and the operations endpoints. Every layer is composed in [`router`], in one visible place.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod egress_check;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod settings;
+pub mod state;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderName;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+pub use settings::Settings;
+pub use state::AppState;
+
+use routes::{audit, defaults, ops, providers, secrets, settings as ai_settings, users};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Every route, then the cross-cutting layers: request ids (set, propagated to the
+/// response), and one access-log line plus metrics per matched request.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi_json))
+        .route("/v1/auth/access_token", post(users::access_token))
+        .route("/v1/users", post(users::create))
+        .route(
+            "/v1/llm-providers",
+            get(providers::list).post(providers::create),
+        )
+        .route(
+            "/v1/llm-providers/defaults",
+            get(defaults::get).put(defaults::put),
+        )
+        .route(
+            "/v1/llm-providers/{provider}",
+            get(providers::get)
+                .put(providers::update)
+                .delete(providers::delete),
+        )
+        .route(
+            "/v1/organization/secrets",
+            get(secrets::list).post(secrets::create),
+        )
+        .route(
+            "/v1/organization/secrets/{name}",
+            get(secrets::get)
+                .patch(secrets::update)
+                .delete(secrets::delete),
+        )
+        .route(
+            "/v1/organization/ai-settings",
+            get(ai_settings::get).put(ai_settings::put),
+        )
+        .route("/v1/audit-log", get(audit::list))
+        .route_layer(middleware::from_fn_with_state(state.clone(), access_log))
+        .fallback(not_found)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError(switchboard_core::PortError::new(
+        switchboard_core::ErrorName::NotFound,
+        "No such route",
+    ))
+}
+
+/// One JSON log line per request (method, route template, status, latency, request id;
+/// never headers, query strings or bodies) and the route's metrics.
+async fn access_log(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    state
+        .metrics
+        .observe(method.as_str(), &route, status, elapsed);
+    tracing::info!(
+        target: "switchboard::access",
+        method = %method,
+        route = %route,
+        status,
+        micros = elapsed.as_micros() as u64,
+        request_id = %request_id,
+        "request"
+    );
+    response
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight
+/// requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::warn!(%error, "could not set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,61 @@
+//! `/v1/organization/ai-settings`: how long interaction content is kept, and whether it is
+//! stored at all.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+use switchboard_core::PortError;
+
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::extract::JsonBody;
+use crate::routes::object_envelope;
+use crate::state::AppState;
+
+/// Absent fields keep their current value.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsBody {
+    #[serde(rename = "retentionDays")]
+    retention_days: Option<u32>,
+    #[serde(rename = "storeInteractionData")]
+    store_interaction_data: Option<bool>,
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let settings = state.store.get_ai_settings(caller.0.org_id).await?;
+    Ok(object_envelope(json!(settings)))
+}
+
+pub async fn put(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    caller
+        .require_admin(&state, "ai_settings.update", "ai-settings")
+        .await?;
+    let body: SettingsBody = body.parse()?;
+    let org = caller.0.org_id;
+    let mut settings = state.store.get_ai_settings(org).await?;
+    if let Some(days) = body.retention_days {
+        let max = state.settings.max_retention_days;
+        if !(1..=max).contains(&days) {
+            return Err(PortError::invalid_request(format!(
+                "retentionDays must be between 1 and {max}"
+            ))
+            .with_detail("field", "retentionDays")
+            .into());
+        }
+        settings.retention_days = days;
+    }
+    if let Some(store) = body.store_interaction_data {
+        settings.store_interaction_data = store;
+    }
+    let saved = state
+        .store
+        .put_ai_settings(org, &caller.actor(), settings)
+        .await?;
+    Ok(object_envelope(json!(saved)))
+}

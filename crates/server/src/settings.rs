@@ -1,0 +1,19 @@
+//! Process settings the server needs at run time (parsed by the binary from flags,
+//! environment and the optional TOML file).
+
+use std::net::SocketAddr;
+use switchboard_core::ProviderType;
+use switchboard_core::egress::EgressPolicy;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// Used when neither the request nor the organization names a provider.
+    pub system_default_provider: ProviderType,
+    pub system_default_model: String,
+    /// The longest an organization may keep interaction content, in days.
+    pub max_retention_days: u32,
+    /// Inference request body limit in bytes.
+    pub max_body_bytes: usize,
+    pub egress: EgressPolicy,
+}

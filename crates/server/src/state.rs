@@ -1,0 +1,37 @@
+//! Shared state handed to every handler.
+
+use std::sync::Arc;
+use std::time::Instant;
+use switchboard_store::Store;
+
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+
+/// Cheap to clone: one reference count.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub settings: Settings,
+    pub metrics: Metrics,
+    pub started: Instant,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            settings,
+            metrics: Metrics::default(),
+            started: Instant::now(),
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,220 @@
+//! `impl Store` for a back-end type: each method boxes the matching `op_*` body.
+
+macro_rules! impl_store {
+    ($store:ty, $backend:literal) => {
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            fn ping(&self) -> StoreFuture<'_, ()> {
+                Box::pin(async move {
+                    sqlx::query("SELECT 1").execute(self.read_pool()).await?;
+                    Ok(())
+                })
+            }
+
+            fn config_version(&self) -> StoreFuture<'_, i64> {
+                Box::pin(self.op_config_version())
+            }
+
+            fn create_org<'a>(
+                &'a self,
+                name: &'a str,
+                admin_email: &'a str,
+                admin_password: Option<&'a SecretValue>,
+            ) -> StoreFuture<'a, NewOrganization> {
+                Box::pin(self.op_create_org(name, admin_email, admin_password))
+            }
+
+            fn org_by_name<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Organization>> {
+                Box::pin(self.op_org_by_name(name))
+            }
+
+            fn list_orgs(&self) -> StoreFuture<'_, Vec<Organization>> {
+                Box::pin(self.op_list_orgs())
+            }
+
+            fn create_user<'a>(
+                &'a self,
+                org: OrgId,
+                actor: &'a Actor,
+                email: &'a str,
+                role: Role,
+                password: Option<&'a SecretValue>,
+            ) -> StoreFuture<'a, NewUser> {
+                Box::pin(self.op_create_user(org, actor, email, role, password))
+            }
+
+            fn user_by_email<'a>(&'a self, email: &'a str) -> StoreFuture<'a, Option<User>> {
+                Box::pin(self.op_user_by_email(email))
+            }
+
+            fn create_api_token<'a>(
+                &'a self,
+                org: OrgId,
+                actor: &'a Actor,
+                user: UserId,
+            ) -> StoreFuture<'a, IssuedToken> {
+                Box::pin(self.op_create_api_token(org, actor, user))
+            }
+
+            fn authenticate_token<'a>(
+                &'a self,
+                token: &'a str,
+            ) -> StoreFuture<'a, Option<Principal>> {
+                Box::pin(self.op_authenticate_token(token))
+            }
+
+            fn exchange_client_credentials<'a>(
+                &'a self,
+                client_id: &'a str,
+                client_secret: &'a str,
+                ttl_seconds: u64,
+            ) -> StoreFuture<'a, Option<IssuedToken>> {
+                Box::pin(self.op_exchange_client_credentials(client_id, client_secret, ttl_seconds))
+            }
+
+            fn verify_password<'a>(
+                &'a self,
+                email: &'a str,
+                password: &'a str,
+            ) -> StoreFuture<'a, Option<Principal>> {
+                Box::pin(self.op_verify_password(email, password))
+            }
+
+            fn list_providers(&self, org: OrgId) -> StoreFuture<'_, Vec<ProviderRecord>> {
+                Box::pin(self.op_list_providers(org))
+            }
+
+            fn get_provider(
+                &self,
+                org: OrgId,
+                provider: ProviderType,
+            ) -> StoreFuture<'_, Option<ProviderRecord>> {
+                Box::pin(self.op_get_provider(org, provider))
+            }
+
+            fn put_provider<'a>(
+                &'a self,
+                org: OrgId,
+                actor: &'a Actor,
+                write: ProviderWrite,
+            ) -> StoreFuture<'a, (ProviderRecord, bool)> {
+                Box::pin(self.op_put_provider(org, actor, write))
+            }
+
+            fn delete_provider<'a>(
+                &'a self,
+                org: OrgId,
+                actor: &'a Actor,
+                provider: ProviderType,
+            ) -> StoreFuture<'a, bool> {
+                Box::pin(self.op_delete_provider(org, actor, provider))
+            }
+
+            fn get_defaults(&self, org: OrgId) -> StoreFuture<'_, Option<DefaultsRecord>> {
+                Box::pin(self.op_get_defaults(org))
+            }
+
+            fn put_defaults<'a>(
+                &'a self,
+                org: OrgId,
+                actor: &'a Actor,
+                provider: ProviderType,
+                model: &'a str,
+            ) -> StoreFuture<'a, DefaultsRecord> {
+                Box::pin(self.op_put_defaults(org, actor, provider, model))
+            }
+
+            fn list_secrets(&self, org: OrgId) -> StoreFuture<'_, Vec<SecretMeta>> {
+                Box::pin(self.op_list_secrets(org))
+            }
+
+            fn get_secret_meta<'a>(
+                &'a self,
+                org: OrgId,
+                name: &'a str,
+            ) -> StoreFuture<'a, Option<SecretMeta>> {
+                Box::pin(self.op_get_secret_meta(org, name))
+            }
+
+            fn create_secret<'a>(
+                &'a self,
+                org: OrgId,
+                actor: &'a Actor,
+                name: &'a str,
+                value: SecretValue,
+                description: Option<&'a str>,
+            ) -> StoreFuture<'a, SecretMeta> {
+                Box::pin(self.op_create_secret(org, actor, name, value, description))
+            }
+
+            fn update_secret<'a>(
+                &'a self,
+                org: OrgId,
+                actor: &'a Actor,
+                name: &'a str,
+                update: SecretUpdate,
+            ) -> StoreFuture<'a, Option<SecretMeta>> {
+                Box::pin(self.op_update_secret(org, actor, name, update))
+            }
+
+            fn delete_secret<'a>(
+                &'a self,
+                org: OrgId,
+                actor: &'a Actor,
+                name: &'a str,
+            ) -> StoreFuture<'a, bool> {
+                Box::pin(self.op_delete_secret(org, actor, name))
+            }
+
+            fn reveal_secret<'a>(
+                &'a self,
+                org: OrgId,
+                name: &'a str,
+            ) -> StoreFuture<'a, Option<SecretValue>> {
+                Box::pin(self.op_reveal_secret(org, name))
+            }
+
+            fn get_ai_settings(&self, org: OrgId) -> StoreFuture<'_, AiSettings> {
+                Box::pin(self.op_get_ai_settings(org))
+            }
+
+            fn put_ai_settings<'a>(
+                &'a self,
+                org: OrgId,
+                actor: &'a Actor,
+                settings: AiSettings,
+            ) -> StoreFuture<'a, AiSettings> {
+                Box::pin(self.op_put_ai_settings(org, actor, settings))
+            }
+
+            fn list_audit(
+                &self,
+                org: OrgId,
+                limit: u32,
+                before_seq: Option<i64>,
+            ) -> StoreFuture<'_, Vec<AuditEntry>> {
+                Box::pin(self.op_list_audit(org, limit, before_seq))
+            }
+
+            fn append_audit<'a>(
+                &'a self,
+                org: OrgId,
+                actor: &'a Actor,
+                event: AuditEvent,
+            ) -> StoreFuture<'a, AuditEntry> {
+                Box::pin(self.op_append_audit(org, actor, event))
+            }
+
+            fn verify_audit(&self, org: OrgId) -> StoreFuture<'_, Option<BrokenLink>> {
+                Box::pin(self.op_verify_audit(org))
+            }
+
+            fn rotate_keys(&self, batch: u32) -> StoreFuture<'_, RotationReport> {
+                Box::pin(self.op_rotate_keys(batch))
+            }
+        }
+    };
+}

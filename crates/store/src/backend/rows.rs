@@ -1,0 +1,155 @@
+//! Manual row mapping (no sqlx derive): one typed accessor trait implemented for both row
+//! types, and record builders written once against it.
+
+use std::str::FromStr;
+
+use serde_json::{Map, Value};
+use sqlx::Row;
+use switchboard_core::records::{
+    AiSettings, DefaultsRecord, Organization, Overrides, ProviderRecord, SecretMeta, Timestamp,
+    User,
+};
+use switchboard_core::{OrgId, Principal, ProviderType, Role, UserId};
+
+use crate::audit::StoredAudit;
+use crate::vault::WrappedKey;
+use crate::{StoreError, StoreResult};
+
+/// The column types the schema uses, readable from either back end's rows.
+pub(crate) trait RowExt {
+    fn text(&self, col: &str) -> StoreResult<String>;
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>>;
+    fn int(&self, col: &str) -> StoreResult<i64>;
+    fn bytes(&self, col: &str) -> StoreResult<Vec<u8>>;
+}
+
+macro_rules! impl_row_ext {
+    ($row:ty) => {
+        impl RowExt for $row {
+            fn text(&self, col: &str) -> StoreResult<String> {
+                Ok(self.try_get::<String, _>(col)?)
+            }
+            fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+                Ok(self.try_get::<Option<String>, _>(col)?)
+            }
+            fn int(&self, col: &str) -> StoreResult<i64> {
+                Ok(self.try_get::<i64, _>(col)?)
+            }
+            fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
+                Ok(self.try_get::<Vec<u8>, _>(col)?)
+            }
+        }
+    };
+}
+
+impl_row_ext!(sqlx::sqlite::SqliteRow);
+impl_row_ext!(sqlx::postgres::PgRow);
+
+fn parse<T: FromStr>(text: &str, what: &str) -> StoreResult<T> {
+    text.parse()
+        .map_err(|_| StoreError::corrupt(format!("unreadable {what}")))
+}
+
+fn timestamp(row: &impl RowExt, col: &str) -> StoreResult<Timestamp> {
+    Timestamp::parse(&row.text(col)?).map_err(|_| StoreError::corrupt(format!("bad {col}")))
+}
+
+fn json_object(row: &impl RowExt, col: &str) -> StoreResult<Map<String, Value>> {
+    serde_json::from_str(&row.text(col)?).map_err(|_| StoreError::corrupt(format!("bad {col}")))
+}
+
+pub(crate) fn organization(row: &impl RowExt) -> StoreResult<Organization> {
+    Ok(Organization {
+        id: parse::<OrgId>(&row.text("id")?, "organization id")?,
+        name: row.text("name")?,
+        created_at: timestamp(row, "created_at")?,
+    })
+}
+
+pub(crate) fn user(row: &impl RowExt) -> StoreResult<User> {
+    Ok(User {
+        id: parse::<UserId>(&row.text("id")?, "user id")?,
+        org_id: parse::<OrgId>(&row.text("org_id")?, "organization id")?,
+        email: row.text("email")?,
+        role: parse::<Role>(&row.text("role")?, "role")?,
+        client_id: row.text("client_id")?,
+        created_at: timestamp(row, "created_at")?,
+    })
+}
+
+/// A principal from a row with `id`, `org_id`, `email` and `role`.
+pub(crate) fn principal(row: &impl RowExt) -> StoreResult<Principal> {
+    Ok(Principal {
+        org_id: parse::<OrgId>(&row.text("org_id")?, "organization id")?,
+        user_id: parse::<UserId>(&row.text("id")?, "user id")?,
+        email: row.text("email")?,
+        role: parse::<Role>(&row.text("role")?, "role")?,
+    })
+}
+
+pub(crate) fn provider(row: &impl RowExt) -> StoreResult<ProviderRecord> {
+    let overrides: Overrides = serde_json::from_str(&row.text("overrides")?)
+        .map_err(|_| StoreError::corrupt("bad overrides"))?;
+    Ok(ProviderRecord {
+        provider: parse::<ProviderType>(&row.text("provider_type")?, "provider type")?,
+        enabled: row.int("enabled")? != 0,
+        config: json_object(row, "config")?,
+        overrides,
+        created_at: timestamp(row, "created_at")?,
+        created_by: row.text("created_by")?,
+        updated_at: timestamp(row, "updated_at")?,
+        updated_by: row.text("updated_by")?,
+    })
+}
+
+pub(crate) fn defaults(row: &impl RowExt) -> StoreResult<DefaultsRecord> {
+    Ok(DefaultsRecord {
+        provider: parse::<ProviderType>(&row.text("provider_type")?, "provider type")?,
+        model: row.text("model")?,
+        created_at: timestamp(row, "created_at")?,
+        created_by: row.text("created_by")?,
+        updated_at: timestamp(row, "updated_at")?,
+        updated_by: row.text("updated_by")?,
+    })
+}
+
+pub(crate) fn ai_settings(row: &impl RowExt) -> StoreResult<AiSettings> {
+    Ok(AiSettings {
+        retention_days: u32::try_from(row.int("retention_days")?)
+            .map_err(|_| StoreError::corrupt("bad retention_days"))?,
+        store_interaction_data: row.int("store_interaction_data")? != 0,
+    })
+}
+
+pub(crate) fn secret_meta(row: &impl RowExt) -> StoreResult<SecretMeta> {
+    Ok(SecretMeta {
+        name: row.text("name")?,
+        description: row.opt_text("description")?,
+        created_at: timestamp(row, "created_at")?,
+        updated_at: timestamp(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn wrapped_key(row: &impl RowExt) -> StoreResult<WrappedKey> {
+    Ok(WrappedKey {
+        bytes: row.bytes("wrapped_key")?,
+        kek_version: u32::try_from(row.int("kek_version")?)
+            .map_err(|_| StoreError::corrupt("bad kek_version"))?,
+    })
+}
+
+pub(crate) fn audit(row: &impl RowExt) -> StoreResult<StoredAudit> {
+    Ok(StoredAudit {
+        id: row.text("id")?,
+        org_id: row.text("org_id")?,
+        seq: row.int("seq")?,
+        at: row.text("at")?,
+        actor: row.text("actor")?,
+        action: row.text("action")?,
+        resource: row.text("resource")?,
+        status: row.text("status")?,
+        details: row.text("details")?,
+        prev_hash: row.text("prev_hash")?,
+        hash: row.text("hash")?,
+    })
+}

@@ -1,0 +1,119 @@
+//! Every statement, shared by both back ends: `$n` placeholders (sqlx-sqlite maps `$n` to
+//! the n-th argument), text ids and timestamps, JSON as text, booleans as 0/1 integers.
+//! Keeping them in one place makes the dialect subset easy to review.
+
+// Organizations ---------------------------------------------------------------------------
+pub const INSERT_ORG: &str = "INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)";
+pub const ORG_BY_NAME: &str = "SELECT id, name, created_at FROM organizations WHERE name = $1";
+pub const LIST_ORGS: &str = "SELECT id, name, created_at FROM organizations ORDER BY name";
+pub const ORG_EXISTS: &str = "SELECT id FROM organizations WHERE id = $1";
+
+// Users and tokens --------------------------------------------------------------------------
+pub const INSERT_USER: &str = "INSERT INTO users \
+    (id, org_id, email, role, password_hash, client_id, client_secret_hash, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+pub const USER_BY_EMAIL: &str = "SELECT id, org_id, email, role, client_id, created_at, \
+    password_hash FROM users WHERE email = $1";
+pub const USER_IN_ORG: &str = "SELECT id, org_id, email, role, client_id, created_at, \
+    password_hash FROM users WHERE id = $1 AND org_id = $2";
+pub const USER_BY_CLIENT_ID: &str = "SELECT id, org_id, email, role, client_id, created_at, \
+    client_secret_hash FROM users WHERE client_id = $1";
+pub const INSERT_TOKEN: &str = "INSERT INTO api_tokens \
+    (id, org_id, user_id, token_hash, kind, expires_at, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub const TOKEN_PRINCIPAL: &str = "SELECT t.token_hash, t.expires_at, u.id, u.org_id, u.email, \
+    u.role FROM api_tokens t JOIN users u ON u.id = t.user_id AND u.org_id = t.org_id \
+    WHERE t.id = $1";
+pub const PURGE_EXPIRED_TOKENS: &str = "DELETE FROM api_tokens \
+    WHERE user_id = $1 AND kind = 'access' AND expires_at < $2";
+
+// Providers, defaults, settings ---------------------------------------------------------------
+pub const LIST_PROVIDERS: &str = "SELECT provider_type, enabled, config, overrides, created_at, \
+    created_by, updated_at, updated_by FROM providers WHERE org_id = $1";
+pub const GET_PROVIDER: &str = "SELECT provider_type, enabled, config, overrides, created_at, \
+    created_by, updated_at, updated_by FROM providers WHERE org_id = $1 AND provider_type = $2";
+pub const INSERT_PROVIDER: &str = "INSERT INTO providers (org_id, provider_type, enabled, \
+    config, overrides, created_at, created_by, updated_at, updated_by) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $7)";
+pub const UPDATE_PROVIDER: &str = "UPDATE providers SET enabled = $3, config = $4, \
+    overrides = $5, updated_at = $6, updated_by = $7 WHERE org_id = $1 AND provider_type = $2";
+pub const DELETE_PROVIDER: &str = "DELETE FROM providers WHERE org_id = $1 AND provider_type = $2";
+
+pub const GET_DEFAULTS: &str = "SELECT provider_type, model, created_at, created_by, \
+    updated_at, updated_by FROM org_defaults WHERE org_id = $1";
+pub const INSERT_DEFAULTS: &str = "INSERT INTO org_defaults (org_id, provider_type, model, \
+    created_at, created_by, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $4, $5)";
+pub const UPDATE_DEFAULTS: &str = "UPDATE org_defaults SET provider_type = $2, model = $3, \
+    updated_at = $4, updated_by = $5 WHERE org_id = $1";
+
+pub const GET_AI_SETTINGS: &str =
+    "SELECT retention_days, store_interaction_data FROM ai_settings WHERE org_id = $1";
+pub const INSERT_AI_SETTINGS: &str = "INSERT INTO ai_settings (org_id, retention_days, \
+    store_interaction_data, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5)";
+pub const UPDATE_AI_SETTINGS: &str = "UPDATE ai_settings SET retention_days = $2, \
+    store_interaction_data = $3, updated_at = $4, updated_by = $5 WHERE org_id = $1";
+
+// Secrets and keys ------------------------------------------------------------------------------
+pub const LIST_SECRETS: &str = "SELECT name, description, created_at, updated_at FROM secrets \
+    WHERE org_id = $1 ORDER BY name";
+pub const GET_SECRET_META: &str = "SELECT name, description, created_at, updated_at \
+    FROM secrets WHERE org_id = $1 AND name = $2";
+pub const INSERT_SECRET: &str = "INSERT INTO secrets (org_id, name, description, ciphertext, \
+    created_at, created_by, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $5, $6)";
+pub const UPDATE_SECRET_VALUE: &str =
+    "UPDATE secrets SET ciphertext = $3 WHERE org_id = $1 AND name = $2";
+pub const UPDATE_SECRET_META: &str = "UPDATE secrets SET description = $3, updated_at = $4, \
+    updated_by = $5 WHERE org_id = $1 AND name = $2";
+pub const DELETE_SECRET: &str = "DELETE FROM secrets WHERE org_id = $1 AND name = $2";
+pub const SECRET_CIPHERTEXT: &str = "SELECT ciphertext FROM secrets \
+    WHERE org_id = $1 AND name = $2";
+
+pub const INSERT_DATA_KEY: &str = "INSERT INTO data_keys (org_id, wrapped_key, kek_version, \
+    created_at) VALUES ($1, $2, $3, $4)";
+pub const GET_DATA_KEY: &str = "SELECT wrapped_key, kek_version FROM data_keys WHERE org_id = $1";
+pub const STALE_DATA_KEYS: &str = "SELECT org_id, wrapped_key, kek_version FROM data_keys \
+    WHERE kek_version < $1 ORDER BY org_id LIMIT $2";
+pub const REWRAP_DATA_KEY: &str = "UPDATE data_keys SET wrapped_key = $1, kek_version = $2, \
+    rotated_at = $3 WHERE org_id = $4 AND kek_version = $5";
+pub const COUNT_STALE_DATA_KEYS: &str =
+    "SELECT COUNT(*) AS n FROM data_keys WHERE kek_version < $1";
+
+pub const GET_INSTANCE_KEY: &str =
+    "SELECT wrapped_key, kek_version FROM instance_keys WHERE name = $1";
+pub const INSERT_INSTANCE_KEY: &str = "INSERT INTO instance_keys (name, wrapped_key, \
+    kek_version, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING";
+pub const STALE_INSTANCE_KEYS: &str = "SELECT name, wrapped_key, kek_version FROM instance_keys \
+    WHERE kek_version < $1 ORDER BY name LIMIT $2";
+pub const REWRAP_INSTANCE_KEY: &str = "UPDATE instance_keys SET wrapped_key = $1, \
+    kek_version = $2, rotated_at = $3 WHERE name = $4 AND kek_version = $5";
+pub const COUNT_STALE_INSTANCE_KEYS: &str =
+    "SELECT COUNT(*) AS n FROM instance_keys WHERE kek_version < $1";
+/// Every master key version some stored key still needs.
+pub const KEK_VERSIONS_IN_USE: &str = "SELECT DISTINCT kek_version FROM data_keys \
+    UNION SELECT DISTINCT kek_version FROM instance_keys";
+
+// Audit and change tracking ------------------------------------------------------------------
+pub const LAST_AUDIT: &str = "SELECT seq, hash FROM audit_log WHERE org_id = $1 \
+    ORDER BY seq DESC LIMIT 1";
+pub const INSERT_AUDIT: &str = "INSERT INTO audit_log (id, org_id, seq, at, actor, action, \
+    resource, status, details, prev_hash, hash) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+pub const LIST_AUDIT: &str = "SELECT id, org_id, seq, at, actor, action, resource, status, \
+    details, prev_hash, hash FROM audit_log WHERE org_id = $1 AND seq < $2 \
+    ORDER BY seq DESC LIMIT $3";
+pub const AUDIT_PAGE: &str = "SELECT id, org_id, seq, at, actor, action, resource, status, \
+    details, prev_hash, hash FROM audit_log WHERE org_id = $1 AND seq > $2 \
+    ORDER BY seq LIMIT $3";
+
+pub const CONFIG_VERSION: &str = "SELECT version FROM config_version WHERE id = 1";
+pub const BUMP_CONFIG_VERSION: &str =
+    "UPDATE config_version SET version = version + 1 WHERE id = 1 RETURNING version";
+
+// Migrations --------------------------------------------------------------------------------
+pub const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, \
+    applied_at TEXT NOT NULL)";
+pub const APPLIED_MIGRATIONS: &str =
+    "SELECT version, checksum FROM schema_migrations ORDER BY version";
+pub const RECORD_MIGRATION: &str = "INSERT INTO schema_migrations (version, name, checksum, \
+    applied_at) VALUES ($1, $2, $3, $4)";

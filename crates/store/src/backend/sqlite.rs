@@ -1,0 +1,100 @@
+//! SQLite: one file, WAL, one writer connection plus a small read pool.
+//!
+//! Every write transaction starts with `BEGIN IMMEDIATE` on the single writer connection,
+//! so the write lock is taken up front: writers in this process queue on the pool, writers
+//! in another process (the CLI) wait on `busy_timeout`, and no transaction ever has to
+//! upgrade a read lock (the classic SQLite deadlock).
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::support::prelude::*;
+
+type Db = sqlx::Sqlite;
+type Conn = sqlx::SqliteConnection;
+
+/// `BEGIN IMMEDIATE` already serializes all writers; this only proves the org exists.
+const LOCK_ORG_SQL: &str = sql::ORG_EXISTS;
+const READERS: u32 = 4;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
+}];
+
+pub(crate) struct SqliteStore {
+    writer: Pool<Db>,
+    reader: Pool<Db>,
+    vault: Vault,
+}
+
+impl SqliteStore {
+    pub(crate) async fn open(path: &Path, keys: MasterKeyRing) -> StoreResult<Self> {
+        let writer = connect(path, 1).await?;
+        run_migrations(&writer, MIGRATIONS).await?;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        let vault = Self::unlock_vault(&mut tx, keys).await?;
+        tx.commit().await?;
+        let reader = connect(path, READERS).await?;
+        Ok(Self {
+            writer,
+            reader,
+            vault,
+        })
+    }
+
+    async fn write_tx(&self) -> StoreResult<Transaction<'static, Db>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    fn read_pool(&self) -> &Pool<Db> {
+        &self.reader
+    }
+
+    /// Single-node SQLite needs no cross-process notification: the server polls
+    /// `config_version`, and in-process watchers are the server's business.
+    async fn notify_config(_conn: &mut Conn, _version: i64) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+async fn begin_migration(pool: &Pool<Db>) -> StoreResult<Transaction<'static, Db>> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
+
+/// Opens a pool on the file, creating the file and its parent directory when missing.
+async fn connect(path: &Path, max_connections: u32) -> StoreResult<Pool<Db>> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true);
+    Ok(SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        .connect_with(options)
+        .await?)
+}
+
+pub(crate) async fn migrate_only(path: &Path) -> StoreResult<u64> {
+    let pool = connect(path, 1).await?;
+    let applied = run_migrations(&pool, MIGRATIONS).await;
+    pool.close().await;
+    applied
+}
+
+ops_migrate!();
+ops_audit!(SqliteStore);
+ops_identity!(SqliteStore);
+ops_config!(SqliteStore);
+ops_secrets!(SqliteStore);
+ops_keys!(SqliteStore);
+impl_store!(SqliteStore, "sqlite");

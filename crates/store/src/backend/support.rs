@@ -1,0 +1,170 @@
+//! Back-end independent helpers for the `ops_*` macros: input normalization, the JSON
+//! shapes written to audit details, and small conversions.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use switchboard_core::OrgId;
+use switchboard_core::records::{DefaultsRecord, ProviderRecord, SecretMeta, Timestamp};
+use time::Duration;
+
+use crate::{StoreError, StoreResult};
+
+/// Everything the `ops_*` macro expansions refer to by short name.
+pub(crate) mod prelude {
+    pub(crate) use super::super::rows::{self, RowExt};
+    pub(crate) use super::super::sql;
+    pub(crate) use super::super::{Migration, support};
+    pub(crate) use crate::audit::{self, ChainVerifier, StoredAudit};
+    pub(crate) use crate::tokens::{self, TokenKind};
+    pub(crate) use crate::vault::{KeyOwner, PEPPER_KEY, Vault, WrappedKey};
+    pub(crate) use crate::{
+        Actor, AuditEvent, BrokenLink, ClientCredentials, IssuedToken, MasterKeyRing,
+        NewOrganization, NewUser, ProviderWrite, RotationReport, SecretUpdate, Store, StoreError,
+        StoreFuture, StoreResult,
+    };
+    pub(crate) use serde_json::json;
+    pub(crate) use sqlx::{Pool, Transaction};
+    pub(crate) use switchboard_core::records::{
+        AiSettings, AuditEntry, DefaultsRecord, Organization, Overrides, ProviderRecord,
+        SecretMeta, Timestamp, User,
+    };
+    pub(crate) use switchboard_core::{OrgId, Principal, ProviderType, Role, SecretValue, UserId};
+}
+
+/// The longest access-token lifetime honoured (one year); longer requests are capped.
+const MAX_TTL_SECONDS: u64 = 365 * 24 * 3600;
+
+/// Emails are unique instance-wide regardless of case, so they are stored lower-case.
+pub(crate) fn normalize_email(email: &str) -> StoreResult<String> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
+    if valid {
+        Ok(email)
+    } else {
+        Err(StoreError::Invalid("not a valid email address".into()))
+    }
+}
+
+pub(crate) fn org_name(name: &str) -> StoreResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(
+            "an organization name must be 1 to 128 printable characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+pub(crate) fn non_empty<'a>(value: &'a str, what: &str) -> StoreResult<&'a str> {
+    if value.trim().is_empty() {
+        return Err(StoreError::Invalid(format!("{what} must not be empty")));
+    }
+    Ok(value)
+}
+
+pub(crate) fn to_json_text<T: Serialize + ?Sized>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Invalid(format!("unserializable: {e}")))
+}
+
+pub(crate) fn db_bool(value: bool) -> i64 {
+    i64::from(value)
+}
+
+pub(crate) fn parse_org_id(text: &str) -> StoreResult<OrgId> {
+    text.parse()
+        .map_err(|_| StoreError::corrupt("unreadable organization id"))
+}
+
+/// When an access token issued now with `ttl_seconds` expires, and the ttl actually used.
+pub(crate) fn expiry(now: Timestamp, ttl_seconds: u64) -> (Timestamp, u64) {
+    let ttl = ttl_seconds.min(MAX_TTL_SECONDS);
+    let seconds = i64::try_from(ttl).unwrap_or(0);
+    let at = Timestamp::from_datetime(now.datetime() + Duration::seconds(seconds));
+    (at, ttl)
+}
+
+/// Sorts providers in the contract's type order.
+pub(crate) fn sort_providers(records: &mut [ProviderRecord]) {
+    records.sort_by_key(|r| {
+        switchboard_core::ProviderType::ALL
+            .iter()
+            .position(|p| *p == r.provider)
+    });
+}
+
+/// A provider's state as recorded in audit details: configuration holds secret names only.
+pub(crate) fn provider_json(record: &ProviderRecord) -> Value {
+    json!({
+        "provider": record.provider.as_str(),
+        "enabled": record.enabled,
+        "config": record.config,
+        "overrides": { "models": record.overrides.models },
+    })
+}
+
+pub(crate) fn defaults_json(record: &DefaultsRecord) -> Value {
+    json!({ "provider": record.provider.as_str(), "model": record.model })
+}
+
+/// A secret's audit state: its metadata, never its value nor anything derived from it.
+pub(crate) fn secret_json(meta: &SecretMeta) -> Value {
+    json!({ "name": meta.name, "description": meta.description })
+}
+
+pub(crate) fn sha256_hex(text: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    crate::vault::hex(digest.as_ref())
+}
+
+/// Refuses to run against a schema this binary does not know, or whose applied migrations
+/// were edited after the fact: migrations are forward-only and immutable.
+pub(crate) fn check_applied(
+    applied: &[(i64, String)],
+    known: &[super::Migration],
+) -> StoreResult<()> {
+    for (version, checksum) in applied {
+        match known.iter().find(|m| m.version == *version) {
+            None => {
+                return Err(StoreError::corrupt(format!(
+                    "the database has schema version {version}, newer than this binary knows"
+                )));
+            }
+            Some(m) if sha256_hex(m.sql) != *checksum => {
+                return Err(StoreError::corrupt(format!(
+                    "migration {version} ({}) changed after it was applied",
+                    m.name
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalized_and_checked() {
+        assert_eq!(
+            normalize_email(" Admin@Example.COM ").unwrap(),
+            "admin@example.com"
+        );
+        for bad in ["", "no-at", "@x", "x@", "a b@c"] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn expiry_is_capped() {
+        let now = Timestamp::now();
+        let (at, ttl) = expiry(now, u64::MAX);
+        assert_eq!(ttl, MAX_TTL_SECONDS);
+        assert!(at > now);
+    }
+}

@@ -1,0 +1,298 @@
+//! Persistence for the control plane: one [`Store`] trait with SQLite and PostgreSQL back
+//! ends that share their SQL, the secret vault (envelope encryption under a versioned master
+//! key), and the per-organization hash-chained audit log.
+//!
+//! Every method that reads or writes tenant data takes an [`OrgId`] that the caller obtained
+//! from an authenticated principal; every query filters on it, so a foreign id behaves
+//! exactly like a missing one. Every management write commits together with its audit entry.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use switchboard_core::records::{
+    AiSettings, AuditEntry, DefaultsRecord, Organization, Overrides, ProviderRecord, SecretMeta,
+    User,
+};
+use switchboard_core::{OrgId, Principal, ProviderType, Role, SecretValue, UserId};
+
+mod audit;
+pub mod error;
+mod tokens;
+pub mod vault;
+
+pub use error::StoreError;
+pub use vault::MasterKeyRing;
+
+/// The PostgreSQL `LISTEN` channel on which every committed management write announces
+/// the new [`Store::config_version`] (the payload, as decimal text).
+pub const PG_CONFIG_CHANNEL: &str = "switchboard_config";
+
+pub type StoreResult<T> = Result<T, StoreError>;
+/// The future every [`Store`] method returns; boxed so that `dyn Store` works.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;
+
+/// Who performed a write, as recorded in audit entries and `createdBy`/`updatedBy`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: Option<UserId>,
+    /// The user's email, or `cli` / `system` for writes made outside the HTTP API.
+    pub label: String,
+}
+
+impl Actor {
+    pub fn user(principal: &Principal) -> Self {
+        Self {
+            user_id: Some(principal.user_id),
+            label: principal.email.clone(),
+        }
+    }
+
+    pub fn cli() -> Self {
+        Self {
+            user_id: None,
+            label: "cli".into(),
+        }
+    }
+
+    pub fn system() -> Self {
+        Self {
+            user_id: None,
+            label: "system".into(),
+        }
+    }
+}
+
+/// A bearer token as issued: shown once to its owner, stored only as a keyed hash.
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub token: SecretValue,
+    /// Seconds until it expires; `None` for API tokens, which live until revoked.
+    pub expires_in: Option<u64>,
+}
+
+/// A user's client credentials for `POST /v1/auth/access_token`; the secret is shown once.
+#[derive(Debug)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: SecretValue,
+}
+
+/// Everything created with a new user.
+#[derive(Debug)]
+pub struct NewUser {
+    pub user: User,
+    pub token: IssuedToken,
+    pub credentials: ClientCredentials,
+}
+
+/// Everything created with a new organization.
+#[derive(Debug)]
+pub struct NewOrganization {
+    pub org: Organization,
+    pub admin: NewUser,
+}
+
+/// A provider as it is to be saved (already validated by the caller).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderWrite {
+    pub provider: ProviderType,
+    pub enabled: bool,
+    pub config: Map<String, Value>,
+    pub overrides: Overrides,
+}
+
+/// A change to a secret: absent fields keep their value.
+#[derive(Debug, Default)]
+pub struct SecretUpdate {
+    pub value: Option<SecretValue>,
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<String>>,
+}
+
+/// An audit entry to append outside a management write, such as a denied attempt.
+#[derive(Clone, Debug)]
+pub struct AuditEvent {
+    pub action: String,
+    pub resource: String,
+    pub status: String,
+    pub details: Value,
+}
+
+/// The first entry at which an organization's audit chain stops verifying.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokenLink {
+    pub org_id: OrgId,
+    pub entry_id: String,
+    pub seq: i64,
+    pub reason: String,
+}
+
+/// Progress of `keys rotate`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RotationReport {
+    pub current_version: u32,
+    pub rewrapped: u64,
+    pub remaining: u64,
+}
+
+/// The control plane's persistence. Object safe; the server holds an `Arc<dyn Store>`.
+pub trait Store: Send + Sync + 'static {
+    /// Which back end this is: `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Succeeds when the database answers.
+    fn ping(&self) -> StoreFuture<'_, ()>;
+    /// A number that grows with every committed management write; the server polls it to
+    /// know when to rebuild its in-memory snapshot (writes may come from the CLI).
+    fn config_version(&self) -> StoreFuture<'_, i64>;
+
+    // Organizations and identity -------------------------------------------------------
+    fn create_org<'a>(
+        &'a self,
+        name: &'a str,
+        admin_email: &'a str,
+        admin_password: Option<&'a SecretValue>,
+    ) -> StoreFuture<'a, NewOrganization>;
+    fn org_by_name<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Organization>>;
+    fn list_orgs(&self) -> StoreFuture<'_, Vec<Organization>>;
+    fn create_user<'a>(
+        &'a self,
+        org: OrgId,
+        actor: &'a Actor,
+        email: &'a str,
+        role: Role,
+        password: Option<&'a SecretValue>,
+    ) -> StoreFuture<'a, NewUser>;
+    fn user_by_email<'a>(&'a self, email: &'a str) -> StoreFuture<'a, Option<User>>;
+    fn create_api_token<'a>(
+        &'a self,
+        org: OrgId,
+        actor: &'a Actor,
+        user: UserId,
+    ) -> StoreFuture<'a, IssuedToken>;
+    /// The principal a bearer token belongs to, if it is valid and unexpired.
+    fn authenticate_token<'a>(&'a self, token: &'a str) -> StoreFuture<'a, Option<Principal>>;
+    /// Exchanges client credentials for a short-lived access token.
+    fn exchange_client_credentials<'a>(
+        &'a self,
+        client_id: &'a str,
+        client_secret: &'a str,
+        ttl_seconds: u64,
+    ) -> StoreFuture<'a, Option<IssuedToken>>;
+    /// The principal with this email and password, for the web UI's login.
+    fn verify_password<'a>(
+        &'a self,
+        email: &'a str,
+        password: &'a str,
+    ) -> StoreFuture<'a, Option<Principal>>;
+
+    // Providers and defaults ------------------------------------------------------------
+    fn list_providers(&self, org: OrgId) -> StoreFuture<'_, Vec<ProviderRecord>>;
+    fn get_provider(
+        &self,
+        org: OrgId,
+        provider: ProviderType,
+    ) -> StoreFuture<'_, Option<ProviderRecord>>;
+    /// Creates or replaces; the flag says whether it created.
+    fn put_provider<'a>(
+        &'a self,
+        org: OrgId,
+        actor: &'a Actor,
+        write: ProviderWrite,
+    ) -> StoreFuture<'a, (ProviderRecord, bool)>;
+    /// False when there was nothing to delete.
+    fn delete_provider<'a>(
+        &'a self,
+        org: OrgId,
+        actor: &'a Actor,
+        provider: ProviderType,
+    ) -> StoreFuture<'a, bool>;
+    fn get_defaults(&self, org: OrgId) -> StoreFuture<'_, Option<DefaultsRecord>>;
+    fn put_defaults<'a>(
+        &'a self,
+        org: OrgId,
+        actor: &'a Actor,
+        provider: ProviderType,
+        model: &'a str,
+    ) -> StoreFuture<'a, DefaultsRecord>;
+
+    // Secrets ----------------------------------------------------------------------------
+    fn list_secrets(&self, org: OrgId) -> StoreFuture<'_, Vec<SecretMeta>>;
+    fn get_secret_meta<'a>(
+        &'a self,
+        org: OrgId,
+        name: &'a str,
+    ) -> StoreFuture<'a, Option<SecretMeta>>;
+    /// `StoreError::Conflict` when the name is taken.
+    fn create_secret<'a>(
+        &'a self,
+        org: OrgId,
+        actor: &'a Actor,
+        name: &'a str,
+        value: SecretValue,
+        description: Option<&'a str>,
+    ) -> StoreFuture<'a, SecretMeta>;
+    fn update_secret<'a>(
+        &'a self,
+        org: OrgId,
+        actor: &'a Actor,
+        name: &'a str,
+        update: SecretUpdate,
+    ) -> StoreFuture<'a, Option<SecretMeta>>;
+    fn delete_secret<'a>(
+        &'a self,
+        org: OrgId,
+        actor: &'a Actor,
+        name: &'a str,
+    ) -> StoreFuture<'a, bool>;
+    /// Decrypts a secret; only to build an upstream request.
+    fn reveal_secret<'a>(
+        &'a self,
+        org: OrgId,
+        name: &'a str,
+    ) -> StoreFuture<'a, Option<SecretValue>>;
+
+    // Settings ---------------------------------------------------------------------------
+    fn get_ai_settings(&self, org: OrgId) -> StoreFuture<'_, AiSettings>;
+    fn put_ai_settings<'a>(
+        &'a self,
+        org: OrgId,
+        actor: &'a Actor,
+        settings: AiSettings,
+    ) -> StoreFuture<'a, AiSettings>;
+
+    // Audit ------------------------------------------------------------------------------
+    /// Newest first; `before_seq` continues a previous page.
+    fn list_audit(
+        &self,
+        org: OrgId,
+        limit: u32,
+        before_seq: Option<i64>,
+    ) -> StoreFuture<'_, Vec<AuditEntry>>;
+    fn append_audit<'a>(
+        &'a self,
+        org: OrgId,
+        actor: &'a Actor,
+        event: AuditEvent,
+    ) -> StoreFuture<'a, AuditEntry>;
+    /// Recomputes the chain; `Some` names the first broken entry.
+    fn verify_audit(&self, org: OrgId) -> StoreFuture<'_, Option<BrokenLink>>;
+
+    // Keys -------------------------------------------------------------------------------
+    /// Re-wraps up to `batch` data keys under the newest master key version.
+    fn rotate_keys(&self, batch: u32) -> StoreFuture<'_, RotationReport>;
+}
+
+/// Opens the database named by `url` (`sqlite://…` or `postgres://…`), applies pending
+/// migrations, and unlocks the vault with `keys`.
+pub async fn open(url: &str, keys: MasterKeyRing) -> StoreResult<Arc<dyn Store>> {
+    backend::open(url, keys).await
+}
+
+/// Applies pending migrations and returns the number applied.
+pub async fn migrate(url: &str) -> StoreResult<u64> {
+    backend::migrate(url).await
+}
+
+mod backend;

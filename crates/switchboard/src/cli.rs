@@ -1,0 +1,152 @@
+//! Command-line definitions. Every process setting is a flag, an environment variable and a
+//! key of the optional TOML file named by `SWITCHBOARD_CONFIG`.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Self-hosted LLM provider management and gateway"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: SettingArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Process settings. `None` here means "not given as a flag or variable": the TOML file and
+/// then the built-in default decide.
+#[derive(Args, Default, Clone)]
+pub struct SettingArgs {
+    /// TOML file with any of the settings below (keys are the variable names without the
+    /// `SWITCHBOARD_` prefix, lowercased).
+    #[arg(long, env = "SWITCHBOARD_CONFIG", global = true)]
+    pub config: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_LISTEN", global = true)]
+    pub listen: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// base64 of 32 bytes, or `version:base64` entries separated by commas.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MASTER_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub master_key: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_EGRESS_ALLOW", global = true)]
+    pub egress_allow: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_EGRESS_ALLOW_HTTP", global = true)]
+    pub egress_allow_http: Option<bool>,
+    #[arg(long, env = "SWITCHBOARD_SYSTEM_DEFAULT_PROVIDER", global = true)]
+    pub system_default_provider: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_SYSTEM_DEFAULT_MODEL", global = true)]
+    pub system_default_model: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_RETENTION_DAYS", global = true)]
+    pub retention_days: Option<u32>,
+    #[arg(long, env = "SWITCHBOARD_LOG", global = true)]
+    pub log: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", global = true)]
+    pub max_body_bytes: Option<usize>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve,
+    /// Run the server together with the built-in provider simulator.
+    Demo,
+    /// Apply schema migrations and exit.
+    Migrate,
+    /// Organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Master and data keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization and its first admin.
+    Create {
+        name: String,
+        #[arg(long)]
+        admin_email: String,
+        #[arg(long)]
+        admin_password: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user in an organization.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Issue a new API token for a user.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every organization's audit hash chain.
+    Verify {
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Add a master-key version (key file) and re-wrap every data key under the newest
+    /// version. Safe to interrupt and run again.
+    Rotate {
+        /// Re-wrap under the newest version already configured instead of adding one.
+        #[arg(long)]
+        no_new_version: bool,
+        #[arg(long, default_value_t = 100)]
+        batch: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,272 @@
+//! One function per command.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use switchboard_core::{Role, SecretValue};
+use switchboard_server::{AppState, bootstrap};
+use switchboard_store::{Actor, Store};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{AuditCommand, Cli, Command, KeysCommand, OrgCommand, TokenCommand, UserCommand};
+use crate::config::{self, Resolved};
+use crate::keys;
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let settings = config::resolve(cli.settings)?;
+    let serving = matches!(cli.command, Command::Serve | Command::Demo);
+    init_logging(settings.log.as_deref(), serving);
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Demo => bail!(
+            "`switchboard demo` needs the provider simulator, which arrives with the inference \
+             gateway; use `switchboard serve` for now"
+        ),
+        Command::Migrate => migrate(&settings).await,
+        Command::Openapi => {
+            println!("{}", switchboard_server::openapi::DOCUMENT);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Org(command) => org(&settings, command).await,
+        Command::User(command) => user(&settings, command).await,
+        Command::Token(command) => token(&settings, command).await,
+        Command::Audit(command) => audit(&settings, command).await,
+        Command::Keys(command) => rotate(&settings, command).await,
+    }
+}
+
+/// JSON lines on stderr. The server logs at `info` by default; one-shot commands only warn,
+/// so their stdout stays clean for scripts.
+fn init_logging(filter: Option<&str>, serving: bool) {
+    let default = if serving { "info" } else { "warn" };
+    let filter =
+        EnvFilter::try_new(filter.unwrap_or(default)).unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn open_store(settings: &Resolved) -> Result<Arc<dyn Store>> {
+    let keys = keys::load(settings)?;
+    switchboard_store::open(&settings.database_url, keys)
+        .await
+        .context("cannot open the database")
+}
+
+async fn serve(settings: Resolved) -> Result<ExitCode> {
+    let store = open_store(&settings).await?;
+    if let Some(first) = bootstrap::ensure_default_org(store.as_ref()).await? {
+        println!("{}", first.banner());
+    }
+    let listener = tokio::net::TcpListener::bind(settings.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, backend = store.backend(), "listening");
+    let state = AppState::new(store, settings.server);
+    switchboard_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+async fn migrate(settings: &Resolved) -> Result<ExitCode> {
+    let applied = switchboard_store::migrate(&settings.database_url).await?;
+    println!("applied {applied} migration(s)");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn org(settings: &Resolved, command: OrgCommand) -> Result<ExitCode> {
+    let OrgCommand::Create {
+        name,
+        admin_email,
+        admin_password,
+        json,
+    } = command;
+    let store = open_store(settings).await?;
+    let email = switchboard_server::routes::users::check_email(&admin_email)
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let password = admin_password.map(SecretValue::new);
+    let created = store.create_org(&name, &email, password.as_ref()).await?;
+    let admin = &created.admin;
+    let out = json!({
+        "org": { "id": created.org.id, "name": created.org.name },
+        "user": { "id": admin.user.id, "email": admin.user.email, "role": admin.user.role },
+        "token": admin.token.token.expose(),
+        "clientId": admin.credentials.client_id,
+        "clientSecret": admin.credentials.client_secret.expose(),
+    });
+    print_created(
+        json,
+        &out,
+        &format!("created organization '{}'", created.org.name),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn user(settings: &Resolved, command: UserCommand) -> Result<ExitCode> {
+    let UserCommand::Create {
+        org,
+        email,
+        role,
+        password,
+        json,
+    } = command;
+    let role: Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let store = open_store(settings).await?;
+    let org = find_org(store.as_ref(), &org).await?;
+    let email = switchboard_server::routes::users::check_email(&email)
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let password = password.map(SecretValue::new);
+    let created = store
+        .create_user(org.id, &Actor::cli(), &email, role, password.as_ref())
+        .await?;
+    let out = json!({
+        "org": { "id": org.id, "name": org.name },
+        "user": { "id": created.user.id, "email": created.user.email, "role": created.user.role },
+        "token": created.token.token.expose(),
+        "clientId": created.credentials.client_id,
+        "clientSecret": created.credentials.client_secret.expose(),
+    });
+    print_created(
+        json,
+        &out,
+        &format!("created user '{}'", created.user.email),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn token(settings: &Resolved, command: TokenCommand) -> Result<ExitCode> {
+    let TokenCommand::Create { org, email, json } = command;
+    let store = open_store(settings).await?;
+    let org = find_org(store.as_ref(), &org).await?;
+    let user = store
+        .user_by_email(&email.trim().to_ascii_lowercase())
+        .await?
+        .filter(|u| u.org_id == org.id)
+        .with_context(|| format!("no user '{email}' in organization '{}'", org.name))?;
+    let issued = store
+        .create_api_token(org.id, &Actor::cli(), user.id)
+        .await?;
+    let out = json!({ "token": issued.token.expose() });
+    print_created(json, &out, "created API token");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit(settings: &Resolved, command: AuditCommand) -> Result<ExitCode> {
+    let AuditCommand::Verify { org, json } = command;
+    let store = open_store(settings).await?;
+    let orgs = match org {
+        Some(name) => vec![find_org(store.as_ref(), &name).await?],
+        None => store.list_orgs().await?,
+    };
+    for org in &orgs {
+        if let Some(broken) = store.verify_audit(org.id).await? {
+            if json {
+                println!(
+                    "{}",
+                    json!({ "ok": false, "org": org.name, "brokenEntry": broken.entry_id,
+                            "seq": broken.seq, "reason": broken.reason })
+                );
+            } else {
+                println!(
+                    "audit chain of organization '{}' is broken at entry {} (seq {}): {}",
+                    org.name, broken.entry_id, broken.seq, broken.reason
+                );
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    if json {
+        println!("{}", json!({ "ok": true, "organizations": orgs.len() }));
+    } else {
+        println!("audit chains verified for {} organization(s)", orgs.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn rotate(settings: &Resolved, command: KeysCommand) -> Result<ExitCode> {
+    let KeysCommand::Rotate {
+        no_new_version,
+        batch,
+        json,
+    } = command;
+    if !no_new_version {
+        if settings.master_key.is_some() {
+            bail!(
+                "the master key comes from SWITCHBOARD_MASTER_KEY: add a new `version:base64` \
+                 entry there and run `switchboard keys rotate --no-new-version`"
+            );
+        }
+        switchboard_store::MasterKeyRing::add_generated_version(&settings.master_key_file)
+            .context("cannot add a master-key version")?;
+    }
+    let store = open_store(settings).await?;
+    let mut total = 0;
+    loop {
+        let report = store.rotate_keys(batch.max(1)).await?;
+        total += report.rewrapped;
+        if report.remaining == 0 {
+            let out =
+                json!({ "ok": true, "currentVersion": report.current_version, "rewrapped": total });
+            print_created(
+                json,
+                &out,
+                &format!(
+                    "re-wrapped {total} data key(s) under master-key version {}",
+                    report.current_version
+                ),
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+}
+
+async fn find_org(
+    store: &dyn Store,
+    name: &str,
+) -> Result<switchboard_core::records::Organization> {
+    store
+        .org_by_name(name)
+        .await?
+        .with_context(|| format!("no organization named '{name}'"))
+}
+
+fn print_created(json: bool, value: &serde_json::Value, human: &str) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{human}");
+        if let Ok(pretty) = serde_json::to_string_pretty(value) {
+            println!("{pretty}");
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real binary, over HTTP, on SQLite and (when configured) PostgreSQL.
+
+mod harness;
+
+mod access;
+mod audit;
+mod defaults;
+mod isolation;
+mod keys;
+mod ops;
+mod providers;
+mod secrets;

@@ -20,7 +20,7 @@ pub fn writes() -> Vec<(Method, &'static str, Value)> {
         (
             Method::PUT,
             "/v1/llm-providers/defaults",
-            json!({ "provider": "openai", "model": "gpt-5" }),
+            json!({ "provider": "managed", "model": "gpt-5" }),
         ),
         (
             Method::POST,

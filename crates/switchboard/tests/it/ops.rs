@@ -89,7 +89,11 @@ async fn oversized_deep_and_malformed_bodies_are_clear_400s_and_413s() {
             .post("/v1/organization/secrets", &org.admin, big)
             .await
             .expect_error(413, "payload_too_large");
-        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let deep = format!(
+            r#"{{"provider":"openai","config":{{"a":{}1{}}}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
         let response = server
             .send(
                 server

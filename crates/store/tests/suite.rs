@@ -1,0 +1,1271 @@
+//! The store's behaviour, run unchanged against SQLite (always) and PostgreSQL (when
+//! `SWITCHBOARD_TEST_POSTGRES_URL` names a server; required when
+//! `SWITCHBOARD_REQUIRE_POSTGRES=1`). Every test gets a fresh database.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use sqlx::Row;
+use switchboard_core::records::{AiSettings, Overrides};
+use switchboard_core::{OrgId, ProviderType, Role, SecretValue};
+use switchboard_store::{
+    Actor, AuditEvent, MasterKeyRing, NewOrganization, ProviderWrite, SecretUpdate, Store,
+    StoreError,
+};
+
+const CANARY: &str = "sk-canary-4f1e9d";
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Raw access to the database under test, for checks and tampering the API forbids.
+enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Pg(sqlx::PgPool),
+}
+
+impl Raw {
+    async fn connect(backend: Backend, url: &str) -> Raw {
+        match backend {
+            Backend::Sqlite => Raw::Sqlite(sqlx::SqlitePool::connect(url).await.unwrap()),
+            Backend::Postgres => Raw::Pg(sqlx::PgPool::connect(url).await.unwrap()),
+        }
+    }
+
+    async fn exec(&self, sql: &'static str, binds: &[&str]) -> u64 {
+        macro_rules! run {
+            ($pool:expr) => {{
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.execute($pool).await.unwrap().rows_affected()
+            }};
+        }
+        match self {
+            Raw::Sqlite(pool) => run!(pool),
+            Raw::Pg(pool) => run!(pool),
+        }
+    }
+
+    async fn bytes(&self, sql: &'static str, binds: &[&str]) -> Vec<u8> {
+        macro_rules! run {
+            ($pool:expr) => {{
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.fetch_one($pool).await.unwrap().get::<Vec<u8>, _>(0)
+            }};
+        }
+        match self {
+            Raw::Sqlite(pool) => run!(pool),
+            Raw::Pg(pool) => run!(pool),
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            Raw::Sqlite(pool) => pool.close().await,
+            Raw::Pg(pool) => pool.close().await,
+        }
+    }
+}
+
+struct Harness {
+    backend: Backend,
+    url: String,
+    key_file: PathBuf,
+    store: Arc<dyn Store>,
+    raw: Raw,
+}
+
+impl Harness {
+    async fn new(backend: Backend) -> Option<Harness> {
+        let dir = scratch_dir();
+        let url = fresh_url(backend, &dir).await?;
+        let key_file = dir.join("master.key");
+        let keys = MasterKeyRing::load_or_create_file(&key_file, true).unwrap();
+        let store = switchboard_store::open(&url, keys).await.unwrap();
+        let raw = Raw::connect(backend, &url).await;
+        Some(Harness {
+            backend,
+            url,
+            key_file,
+            store,
+            raw,
+        })
+    }
+
+    async fn reopen(&self, keys: MasterKeyRing) -> Result<Arc<dyn Store>, StoreError> {
+        switchboard_store::open(&self.url, keys).await
+    }
+
+    async fn org(&self, name: &str) -> NewOrganization {
+        let email = format!("admin@{name}.test");
+        self.store.create_org(name, &email, None).await.unwrap()
+    }
+}
+
+fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sbt-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A URL naming a brand-new, empty database, or `None` when the back end is not configured.
+async fn fresh_url(backend: Backend, dir: &Path) -> Option<String> {
+    match backend {
+        Backend::Sqlite => Some(format!("sqlite://{}", dir.join("store.db").display())),
+        Backend::Postgres => {
+            let Ok(admin_url) = std::env::var("SWITCHBOARD_TEST_POSTGRES_URL") else {
+                assert!(
+                    std::env::var("SWITCHBOARD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                    "SWITCHBOARD_REQUIRE_POSTGRES=1 but SWITCHBOARD_TEST_POSTGRES_URL is unset"
+                );
+                eprintln!("skipping PostgreSQL: SWITCHBOARD_TEST_POSTGRES_URL is unset");
+                return None;
+            };
+            let name = format!("sbt_{}", uuid::Uuid::now_v7().simple());
+            let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+            let create = format!("CREATE DATABASE {name}");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+            Some(with_database(&admin_url, &name))
+        }
+    }
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(i) => &base[..authority_start + i],
+        None => base,
+    };
+    format!("{base}/{name}{query}")
+}
+
+async fn run<F, Fut>(backend: Backend, case: F)
+where
+    F: FnOnce(Harness) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(h) = Harness::new(backend).await else {
+        return;
+    };
+    let url = h.url.clone();
+    case(h).await;
+    drop_database(backend, &url).await;
+}
+
+/// Removes a PostgreSQL test database (a failed test leaves its database for inspection).
+async fn drop_database(backend: Backend, url: &str) {
+    let (Backend::Postgres, Ok(admin_url)) =
+        (backend, std::env::var("SWITCHBOARD_TEST_POSTGRES_URL"))
+    else {
+        return;
+    };
+    let Some(name) = url.rsplit('/').next().and_then(|t| t.split('?').next()) else {
+        return;
+    };
+    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    let statement = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+}
+
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        $(
+            mod $case {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::run(super::Backend::Sqlite, super::$case).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::run(super::Backend::Postgres, super::$case).await;
+                }
+            }
+        )*
+    };
+}
+
+on_both_backends!(
+    migrations_are_idempotent,
+    org_creation_and_unique_names,
+    emails_are_unique_instance_wide,
+    token_authentication,
+    client_credentials,
+    passwords,
+    provider_upsert_list_and_delete,
+    tenants_are_isolated,
+    secrets_round_trip_and_stay_encrypted,
+    misplaced_ciphertext_fails_to_decrypt,
+    every_write_is_audited_without_secret_values,
+    audit_chain_detects_tampering,
+    audit_listing_pages_newest_first,
+    key_rotation_is_resumable,
+    config_version_grows_with_writes,
+    ai_settings_default_and_update,
+    concurrent_writers_keep_the_chain_intact,
+);
+
+fn admin(new: &NewOrganization) -> Actor {
+    Actor {
+        user_id: Some(new.admin.user.id),
+        label: new.admin.user.email.clone(),
+    }
+}
+
+fn provider_write(provider: ProviderType, config: Value) -> ProviderWrite {
+    let Value::Object(config) = config else {
+        panic!("config must be an object")
+    };
+    ProviderWrite {
+        provider,
+        enabled: true,
+        config,
+        overrides: Overrides::default(),
+    }
+}
+
+fn secret(value: &str) -> SecretValue {
+    SecretValue::new(value.to_owned())
+}
+
+// ------------------------------------------------------------------------------------------
+
+async fn migrations_are_idempotent(h: Harness) {
+    assert_eq!(switchboard_store::migrate(&h.url).await.unwrap(), 0);
+    assert_eq!(switchboard_store::migrate(&h.url).await.unwrap(), 0);
+    // Reopening an up-to-date database is fine too.
+    let keys = MasterKeyRing::load_or_create_file(&h.key_file, false).unwrap();
+    h.reopen(keys).await.unwrap();
+
+    let dir = scratch_dir();
+    let url = fresh_url(h.backend, &dir).await.unwrap();
+    assert_eq!(switchboard_store::migrate(&url).await.unwrap(), 1);
+    assert_eq!(switchboard_store::migrate(&url).await.unwrap(), 0);
+    drop_database(h.backend, &url).await;
+}
+
+async fn org_creation_and_unique_names(h: Harness) {
+    let new = h
+        .store
+        .create_org("acme", "Admin@Acme.TEST", None)
+        .await
+        .unwrap();
+    assert_eq!(new.org.name, "acme");
+    assert_eq!(new.admin.user.email, "admin@acme.test");
+    assert_eq!(new.admin.user.role, Role::Admin);
+    assert_eq!(new.admin.user.org_id, new.org.id);
+    assert!(new.admin.token.token.expose().starts_with("sb_"));
+    assert!(new.admin.token.expires_in.is_none());
+
+    let found = h.store.org_by_name("acme").await.unwrap().unwrap();
+    assert_eq!(found, new.org);
+    assert_eq!(h.store.list_orgs().await.unwrap(), vec![new.org.clone()]);
+
+    let providers = h.store.list_providers(new.org.id).await.unwrap();
+    assert_eq!(providers.len(), 1);
+    assert_eq!(providers[0].provider, ProviderType::Managed);
+    assert!(providers[0].enabled);
+    assert!(providers[0].config.is_empty());
+    assert!(providers[0].overrides.models.is_empty());
+
+    let dup = h.store.create_org("acme", "other@acme.test", None).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    assert!(
+        h.store
+            .user_by_email("other@acme.test")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        h.store.create_org("  ", "x@y.test", None).await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    let audit = h.store.list_audit(new.org.id, 10, None).await.unwrap();
+    let actions: Vec<_> = audit.iter().rev().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["org.create", "user.create", "token.create"]);
+    let seqs: Vec<_> = audit.iter().rev().map(|e| e.seq).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(audit[2].prev_hash, "0".repeat(64));
+    let text = serde_json::to_string(&audit).unwrap();
+    assert!(!text.contains(new.admin.token.token.expose()));
+    assert!(!text.contains(new.admin.credentials.client_secret.expose()));
+}
+
+async fn emails_are_unique_instance_wide(h: Harness) {
+    let a = h.org("a").await;
+    let b = h.org("b").await;
+    let taken = h
+        .store
+        .create_user(b.org.id, &admin(&b), "ADMIN@a.test", Role::Member, None)
+        .await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+
+    let org_with_taken_email = h.store.create_org("c", "admin@A.test", None).await;
+    assert!(matches!(org_with_taken_email, Err(StoreError::Conflict(_))));
+    assert!(
+        h.store.org_by_name("c").await.unwrap().is_none(),
+        "rolled back"
+    );
+
+    let member = h
+        .store
+        .create_user(a.org.id, &admin(&a), "Member@a.test", Role::Member, None)
+        .await
+        .unwrap();
+    assert_eq!(member.user.email, "member@a.test");
+    assert_eq!(member.user.role, Role::Member);
+    let found = h
+        .store
+        .user_by_email("MEMBER@a.test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, member.user);
+
+    let ghost_org = h
+        .store
+        .create_user(OrgId::new(), &admin(&a), "ghost@x.test", Role::Member, None)
+        .await;
+    assert!(matches!(ghost_org, Err(StoreError::NotFound)));
+    assert!(matches!(
+        h.store
+            .create_user(a.org.id, &admin(&a), "not-an-email", Role::Member, None)
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+async fn token_authentication(h: Harness) {
+    let a = h.org("a").await;
+    let b = h.org("b").await;
+    let token = a.admin.token.token.expose();
+    let principal = h.store.authenticate_token(token).await.unwrap().unwrap();
+    assert_eq!(principal.org_id, a.org.id);
+    assert_eq!(principal.user_id, a.admin.user.id);
+    assert_eq!(principal.email, "admin@a.test");
+    assert_eq!(principal.role, Role::Admin);
+
+    // Same public id, wrong secret.
+    let (prefix, _) = token.rsplit_once('_').unwrap();
+    let wrong = format!("{prefix}_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert!(h.store.authenticate_token(&wrong).await.unwrap().is_none());
+    let unknown = format!(
+        "sb_{}_{}",
+        "0".repeat(32),
+        token.rsplit_once('_').unwrap().1
+    );
+    assert!(
+        h.store
+            .authenticate_token(&unknown)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    for junk in ["", "Bearer x", "sb_", "sb_zz_zz"] {
+        assert!(h.store.authenticate_token(junk).await.unwrap().is_none());
+    }
+
+    let member = h
+        .store
+        .create_user(a.org.id, &admin(&a), "m@a.test", Role::Member, None)
+        .await
+        .unwrap();
+    let extra = h
+        .store
+        .create_api_token(a.org.id, &admin(&a), member.user.id)
+        .await
+        .unwrap();
+    let p = h
+        .store
+        .authenticate_token(extra.token.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((p.user_id, p.role), (member.user.id, Role::Member));
+    assert!(
+        h.store
+            .authenticate_token(member.token.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // A user of another organization is not found through org B.
+    let foreign = h
+        .store
+        .create_api_token(b.org.id, &admin(&b), member.user.id)
+        .await;
+    assert!(matches!(foreign, Err(StoreError::NotFound)));
+}
+
+async fn client_credentials(h: Harness) {
+    let a = h.org("a").await;
+    let creds = &a.admin.credentials;
+    assert_eq!(creds.client_id, a.admin.user.client_id);
+    let issued = h
+        .store
+        .exchange_client_credentials(&creds.client_id, creds.client_secret.expose(), 3600)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(issued.expires_in, Some(3600));
+    let p = h
+        .store
+        .authenticate_token(issued.token.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.user_id, a.admin.user.id);
+
+    let wrong = h
+        .store
+        .exchange_client_credentials(&creds.client_id, "not-the-secret", 3600)
+        .await
+        .unwrap();
+    assert!(wrong.is_none());
+    let unknown = h
+        .store
+        .exchange_client_credentials("sbc_nope", creds.client_secret.expose(), 3600)
+        .await
+        .unwrap();
+    assert!(unknown.is_none());
+
+    let expired = h
+        .store
+        .exchange_client_credentials(&creds.client_id, creds.client_secret.expose(), 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        h.store
+            .authenticate_token(expired.token.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn passwords(h: Harness) {
+    let pw = secret("correct horse battery staple");
+    let a = h
+        .store
+        .create_org("a", "admin@a.test", Some(&pw))
+        .await
+        .unwrap();
+    let p = h
+        .store
+        .verify_password("Admin@A.test", pw.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.user_id, a.admin.user.id);
+    assert!(
+        h.store
+            .verify_password("admin@a.test", "wrong")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        h.store
+            .verify_password("nobody@a.test", pw.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let b = h.org("b").await; // no password
+    assert!(
+        h.store
+            .verify_password(&b.admin.user.email, "")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let hash: String = match &h.raw {
+        Raw::Sqlite(pool) => sqlx::query("SELECT password_hash FROM users WHERE email = $1")
+            .bind("admin@a.test")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+            .get(0),
+        Raw::Pg(pool) => sqlx::query("SELECT password_hash FROM users WHERE email = $1")
+            .bind("admin@a.test")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+            .get(0),
+    };
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+}
+
+async fn provider_upsert_list_and_delete(h: Harness) {
+    let a = h.org("a").await;
+    let org = a.org.id;
+    let actor = admin(&a);
+    let (first, created) = h
+        .store
+        .put_provider(
+            org,
+            &actor,
+            provider_write(ProviderType::Bedrock, json!({"region": "us-east-1"})),
+        )
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(first.created_by, "admin@a.test");
+
+    let mut replacement = provider_write(ProviderType::Bedrock, json!({"region": "eu-west-1"}));
+    replacement.enabled = false;
+    replacement.overrides.models = Map::from_iter([("m".to_owned(), json!({"enabled": false}))]);
+    let later = Actor::cli();
+    let (second, created) = h
+        .store
+        .put_provider(org, &later, replacement)
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(second.created_at, first.created_at);
+    assert_eq!(second.created_by, "admin@a.test");
+    assert_eq!(second.updated_by, "cli");
+    assert!(!second.enabled);
+    let stored = h
+        .store
+        .get_provider(org, ProviderType::Bedrock)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, second);
+
+    for p in [
+        ProviderType::OpenAiCompatible,
+        ProviderType::OpenAi,
+        ProviderType::Anthropic,
+    ] {
+        h.store
+            .put_provider(org, &actor, provider_write(p, json!({})))
+            .await
+            .unwrap();
+    }
+    let order: Vec<_> = h
+        .store
+        .list_providers(org)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.provider)
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ProviderType::OpenAi,
+            ProviderType::Anthropic,
+            ProviderType::Bedrock,
+            ProviderType::OpenAiCompatible,
+            ProviderType::Managed
+        ]
+    );
+
+    assert!(
+        h.store
+            .delete_provider(org, &actor, ProviderType::Bedrock)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !h.store
+            .delete_provider(org, &actor, ProviderType::Bedrock)
+            .await
+            .unwrap()
+    );
+    assert!(
+        h.store
+            .get_provider(org, ProviderType::Bedrock)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        h.store
+            .delete_provider(org, &actor, ProviderType::Managed)
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    let actions: Vec<_> = h
+        .store
+        .list_audit(org, 100, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.resource == "llm-provider:bedrock")
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        ["provider.delete", "provider.update", "provider.create"]
+    );
+}
+
+async fn tenants_are_isolated(h: Harness) {
+    let a = h.org("a").await;
+    let b = h.org("b").await;
+    let (aid, bid) = (a.org.id, b.org.id);
+    h.store
+        .put_provider(
+            aid,
+            &admin(&a),
+            provider_write(ProviderType::OpenAi, json!({})),
+        )
+        .await
+        .unwrap();
+    h.store
+        .create_secret(aid, &admin(&a), "key", secret(CANARY), None)
+        .await
+        .unwrap();
+    h.store
+        .put_defaults(aid, &admin(&a), ProviderType::OpenAi, "gpt-5")
+        .await
+        .unwrap();
+
+    let bb = admin(&b);
+    assert!(
+        h.store
+            .get_provider(bid, ProviderType::OpenAi)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(h.store.list_providers(bid).await.unwrap().len(), 1);
+    assert!(
+        !h.store
+            .delete_provider(bid, &bb, ProviderType::OpenAi)
+            .await
+            .unwrap()
+    );
+    assert!(h.store.get_secret_meta(bid, "key").await.unwrap().is_none());
+    assert!(h.store.list_secrets(bid).await.unwrap().is_empty());
+    assert!(h.store.reveal_secret(bid, "key").await.unwrap().is_none());
+    assert!(!h.store.delete_secret(bid, &bb, "key").await.unwrap());
+    let update = SecretUpdate {
+        value: Some(secret("x")),
+        description: None,
+    };
+    assert!(
+        h.store
+            .update_secret(bid, &bb, "key", update)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(h.store.get_defaults(bid).await.unwrap().is_none());
+
+    // A's data is untouched.
+    assert!(
+        h.store
+            .get_provider(aid, ProviderType::OpenAi)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        h.store
+            .reveal_secret(aid, "key")
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        CANARY
+    );
+    assert_eq!(
+        h.store.get_defaults(aid).await.unwrap().unwrap().model,
+        "gpt-5"
+    );
+
+    // An organization that does not exist behaves like a foreign one.
+    let ghost = OrgId::new();
+    let write = provider_write(ProviderType::OpenAi, json!({}));
+    assert!(matches!(
+        h.store.put_provider(ghost, &bb, write).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn secrets_round_trip_and_stay_encrypted(h: Harness) {
+    let a = h.org("a").await;
+    let (org, actor) = (a.org.id, admin(&a));
+    let meta = h
+        .store
+        .create_secret(org, &actor, "openai-key", secret(CANARY), Some("prod key"))
+        .await
+        .unwrap();
+    assert_eq!(meta.name, "openai-key");
+    assert_eq!(meta.description.as_deref(), Some("prod key"));
+    assert_eq!(
+        h.store
+            .reveal_secret(org, "openai-key")
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        CANARY
+    );
+    assert_eq!(h.store.list_secrets(org).await.unwrap(), vec![meta.clone()]);
+    let dup = h
+        .store
+        .create_secret(org, &actor, "openai-key", secret("other"), None)
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))));
+
+    let stored = h
+        .raw
+        .bytes(
+            "SELECT ciphertext FROM secrets WHERE org_id = $1 AND name = $2",
+            &[&org.to_string(), "openai-key"],
+        )
+        .await;
+    assert!(!stored.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()));
+    assert!(stored.len() > CANARY.len());
+
+    let updated = h
+        .store
+        .update_secret(
+            org,
+            &actor,
+            "openai-key",
+            SecretUpdate {
+                value: Some(secret("sk-rotated")),
+                description: Some(None),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.description, None);
+    assert_eq!(updated.created_at, meta.created_at);
+    assert_eq!(
+        h.store
+            .reveal_secret(org, "openai-key")
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "sk-rotated"
+    );
+    let described = h
+        .store
+        .update_secret(
+            org,
+            &actor,
+            "openai-key",
+            SecretUpdate {
+                value: None,
+                description: Some(Some("new".into())),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(described.description.as_deref(), Some("new"));
+    assert_eq!(
+        h.store
+            .reveal_secret(org, "openai-key")
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "sk-rotated"
+    );
+
+    assert!(
+        h.store
+            .delete_secret(org, &actor, "openai-key")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !h.store
+            .delete_secret(org, &actor, "openai-key")
+            .await
+            .unwrap()
+    );
+    assert!(
+        h.store
+            .reveal_secret(org, "openai-key")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn misplaced_ciphertext_fails_to_decrypt(h: Harness) {
+    let a = h.org("a").await;
+    let b = h.org("b").await;
+    let (aid, bid) = (a.org.id.to_string(), b.org.id.to_string());
+    h.store
+        .create_secret(a.org.id, &admin(&a), "key", secret(CANARY), None)
+        .await
+        .unwrap();
+    h.store
+        .create_secret(b.org.id, &admin(&b), "key", secret("b-value"), None)
+        .await
+        .unwrap();
+    h.store
+        .create_secret(a.org.id, &admin(&a), "other", secret("a-other"), None)
+        .await
+        .unwrap();
+
+    // A's ciphertext copied into B's row.
+    let copied = h
+        .raw
+        .exec(
+            "UPDATE secrets SET ciphertext = \
+             (SELECT ciphertext FROM secrets WHERE org_id = $1 AND name = $2) \
+             WHERE org_id = $3 AND name = $2",
+            &[&aid, "key", &bid],
+        )
+        .await;
+    assert_eq!(copied, 1);
+    let err = h.store.reveal_secret(b.org.id, "key").await;
+    assert!(matches!(err, Err(StoreError::Crypto)), "{err:?}");
+    assert!(!format!("{err:?}").contains(CANARY));
+
+    // A's ciphertext moved under another name in the same organization.
+    h.raw
+        .exec(
+            "UPDATE secrets SET ciphertext = \
+             (SELECT ciphertext FROM secrets WHERE org_id = $1 AND name = $2) \
+             WHERE org_id = $1 AND name = $3",
+            &[&aid, "key", "other"],
+        )
+        .await;
+    assert!(matches!(
+        h.store.reveal_secret(a.org.id, "other").await,
+        Err(StoreError::Crypto)
+    ));
+    assert_eq!(
+        h.store
+            .reveal_secret(a.org.id, "key")
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        CANARY
+    );
+}
+
+async fn every_write_is_audited_without_secret_values(h: Harness) {
+    let a = h.org("a").await;
+    let (org, actor) = (a.org.id, admin(&a));
+    h.store
+        .put_provider(
+            org,
+            &actor,
+            provider_write(ProviderType::OpenAi, json!({"apiKeySecret": "k"})),
+        )
+        .await
+        .unwrap();
+    h.store
+        .put_defaults(org, &actor, ProviderType::OpenAi, "gpt-5")
+        .await
+        .unwrap();
+    h.store
+        .create_secret(org, &actor, "k", secret(CANARY), Some("d"))
+        .await
+        .unwrap();
+    let rotated = SecretUpdate {
+        value: Some(secret(&format!("{CANARY}-2"))),
+        description: None,
+    };
+    h.store
+        .update_secret(org, &actor, "k", rotated)
+        .await
+        .unwrap();
+    h.store.delete_secret(org, &actor, "k").await.unwrap();
+    let settings = AiSettings {
+        retention_days: 7,
+        store_interaction_data: false,
+    };
+    h.store
+        .put_ai_settings(org, &actor, settings)
+        .await
+        .unwrap();
+    let user = h
+        .store
+        .create_user(org, &actor, "m@a.test", Role::Member, None)
+        .await
+        .unwrap();
+    let token = h
+        .store
+        .create_api_token(org, &actor, user.user.id)
+        .await
+        .unwrap();
+    h.store
+        .delete_provider(org, &actor, ProviderType::OpenAi)
+        .await
+        .unwrap();
+    let denied = AuditEvent {
+        action: "provider.update".into(),
+        resource: "llm-provider:anthropic".into(),
+        status: "denied".into(),
+        details: json!({"reason": "llm_provider_manage_forbidden"}),
+    };
+    let appended = h
+        .store
+        .append_audit(org, &Actor::cli(), denied)
+        .await
+        .unwrap();
+    assert_eq!(appended.status, "denied");
+
+    let entries = h.store.list_audit(org, 100, None).await.unwrap();
+    let got: Vec<_> = entries
+        .iter()
+        .rev()
+        .skip(3) // org.create, user.create, token.create
+        .map(|e| (e.action.as_str(), e.resource.as_str(), e.status.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("provider.create", "llm-provider:openai", "success"),
+            ("defaults.update", "llm-provider-defaults", "success"),
+            ("secret.create", "secret:k", "success"),
+            ("secret.update", "secret:k", "success"),
+            ("secret.delete", "secret:k", "success"),
+            ("ai_settings.update", "ai-settings", "success"),
+            ("user.create", "user:m@a.test", "success"),
+            ("token.create", "user:m@a.test", "success"),
+            ("token.create", "user:m@a.test", "success"),
+            ("provider.delete", "llm-provider:openai", "success"),
+            ("provider.update", "llm-provider:anthropic", "denied"),
+        ]
+    );
+    assert!(
+        entries
+            .iter()
+            .skip(1)
+            .take(10)
+            .all(|e| e.actor == "admin@a.test")
+    );
+    assert!(entries.iter().rev().take(3).all(|e| e.actor == "system"));
+    assert_eq!(entries[0].actor, "cli");
+
+    let by_action = |action: &str| {
+        entries
+            .iter()
+            .find(|e| e.action == action)
+            .map(|e| e.details.clone())
+            .unwrap()
+    };
+    let provider = by_action("provider.create");
+    assert_eq!(provider["before"], Value::Null);
+    assert_eq!(provider["after"]["config"]["apiKeySecret"], "k");
+    assert_eq!(by_action("defaults.update")["after"]["model"], "gpt-5");
+    assert_eq!(
+        by_action("ai_settings.update")["before"]["retentionDays"],
+        30
+    );
+    assert_eq!(by_action("ai_settings.update")["after"]["retentionDays"], 7);
+    assert_eq!(by_action("secret.update")["after"]["description"], "d");
+
+    let text = serde_json::to_string(&entries).unwrap();
+    assert!(
+        !text.contains(CANARY),
+        "a secret value leaked into the audit log"
+    );
+    assert!(!text.to_lowercase().contains("length"));
+    assert!(!text.contains(token.token.expose()));
+    assert!(!text.contains(user.token.token.expose()));
+    assert!(h.store.verify_audit(org).await.unwrap().is_none());
+}
+
+async fn audit_chain_detects_tampering(h: Harness) {
+    let a = h.org("a").await;
+    let b = h.org("b").await;
+    for n in 0..4 {
+        let model = format!("model-{n}");
+        h.store
+            .put_defaults(a.org.id, &admin(&a), ProviderType::Managed, &model)
+            .await
+            .unwrap();
+    }
+    assert!(h.store.verify_audit(a.org.id).await.unwrap().is_none());
+    let entries = h.store.list_audit(a.org.id, 100, None).await.unwrap();
+    let victim = entries.iter().find(|e| e.seq == 5).unwrap();
+
+    let changed = h
+        .raw
+        .exec(
+            "UPDATE audit_log SET details = $1 WHERE org_id = $2 AND seq = 5",
+            &[
+                r#"{"before":null,"after":{"model":"forged"}}"#,
+                &a.org.id.to_string(),
+            ],
+        )
+        .await;
+    assert_eq!(changed, 1);
+    let broken = h.store.verify_audit(a.org.id).await.unwrap().unwrap();
+    assert_eq!(broken.entry_id, victim.id);
+    assert_eq!(broken.seq, 5);
+    assert_eq!(broken.org_id, a.org.id);
+    // Other organizations' chains are independent.
+    assert!(h.store.verify_audit(b.org.id).await.unwrap().is_none());
+
+    // Deleting an entry is a gap at the next one.
+    h.raw
+        .exec(
+            "DELETE FROM audit_log WHERE org_id = $1 AND seq = 2",
+            &[&b.org.id.to_string()],
+        )
+        .await;
+    let gap = h.store.verify_audit(b.org.id).await.unwrap().unwrap();
+    assert_eq!(gap.seq, 3);
+}
+
+async fn audit_listing_pages_newest_first(h: Harness) {
+    let a = h.org("a").await;
+    for n in 0..5 {
+        let event = AuditEvent {
+            action: "test.event".into(),
+            resource: format!("thing:{n}"),
+            status: "success".into(),
+            details: json!({"n": n}),
+        };
+        h.store
+            .append_audit(a.org.id, &Actor::system(), event)
+            .await
+            .unwrap();
+    }
+    let page1 = h.store.list_audit(a.org.id, 3, None).await.unwrap();
+    assert_eq!(page1.iter().map(|e| e.seq).collect::<Vec<_>>(), [8, 7, 6]);
+    let page2 = h
+        .store
+        .list_audit(a.org.id, 3, Some(page1[2].seq))
+        .await
+        .unwrap();
+    assert_eq!(page2.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 4, 3]);
+    assert_eq!(page1[0].details, json!({"n": 4}));
+    assert_eq!(page1[0].prev_hash, page1[1].hash);
+    assert!(
+        h.store
+            .list_audit(OrgId::new(), 10, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn key_rotation_is_resumable(h: Harness) {
+    let mut orgs = Vec::new();
+    for name in ["r1", "r2", "r3"] {
+        let new = h.org(name).await;
+        h.store
+            .create_secret(
+                new.org.id,
+                &admin(&new),
+                "key",
+                secret(&format!("{CANARY}-{name}")),
+                None,
+            )
+            .await
+            .unwrap();
+        orgs.push(new);
+    }
+    let v2 = MasterKeyRing::add_generated_version(&h.key_file).unwrap();
+    assert_eq!(v2.versions(), [1, 2]);
+
+    // Three data keys and the token pepper are stale; rotate one per batch, stop midway.
+    let store = h.reopen(v2.clone()).await.unwrap();
+    let first = store.rotate_keys(1).await.unwrap();
+    assert_eq!(
+        (first.current_version, first.rewrapped, first.remaining),
+        (2, 1, 3)
+    );
+    let second = store.rotate_keys(1).await.unwrap();
+    assert_eq!((second.rewrapped, second.remaining), (1, 2));
+    drop(store);
+
+    // Resume in a new process; old and new versions coexist meanwhile.
+    let store = h.reopen(v2).await.unwrap();
+    for new in &orgs {
+        assert!(
+            store
+                .reveal_secret(new.org.id, "key")
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    let mut total = first.rewrapped + second.rewrapped;
+    loop {
+        let report = store.rotate_keys(1).await.unwrap();
+        total += report.rewrapped;
+        if report.remaining == 0 {
+            break;
+        }
+    }
+    assert_eq!(total, 4);
+    assert_eq!(store.rotate_keys(10).await.unwrap().rewrapped, 0);
+    drop(store);
+
+    // Version 1 is no longer needed.
+    let text = std::fs::read_to_string(&h.key_file).unwrap();
+    let only_v2: String = text.lines().filter(|l| l.starts_with("2:")).collect();
+    let ring = MasterKeyRing::from_file_text(&only_v2).unwrap();
+    assert_eq!(ring.versions(), [2]);
+    let store = h.reopen(ring).await.unwrap();
+    for (new, name) in orgs.iter().zip(["r1", "r2", "r3"]) {
+        let value = store
+            .reveal_secret(new.org.id, "key")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(value.expose(), format!("{CANARY}-{name}"));
+        let token = new.admin.token.token.expose();
+        assert!(store.authenticate_token(token).await.unwrap().is_some());
+    }
+
+    // ...and a ring without the version the keys now need is refused at open.
+    let only_v1: String = text.lines().filter(|l| l.starts_with("1:")).collect();
+    let stale = MasterKeyRing::from_file_text(&only_v1).unwrap();
+    assert!(matches!(h.reopen(stale).await, Err(StoreError::Key(_))));
+    let unrelated = MasterKeyRing::generate()
+        .unwrap()
+        .with_generated_version()
+        .unwrap();
+    assert!(matches!(h.reopen(unrelated).await, Err(StoreError::Key(_))));
+}
+
+async fn config_version_grows_with_writes(h: Harness) {
+    let v0 = h.store.config_version().await.unwrap();
+    let a = h.org("a").await;
+    let v1 = h.store.config_version().await.unwrap();
+    assert!(v1 > v0);
+    let actor = admin(&a);
+    h.store
+        .put_provider(
+            a.org.id,
+            &actor,
+            provider_write(ProviderType::OpenAi, json!({})),
+        )
+        .await
+        .unwrap();
+    let v2 = h.store.config_version().await.unwrap();
+    assert!(v2 > v1);
+    h.store
+        .create_secret(a.org.id, &actor, "s", secret("v"), None)
+        .await
+        .unwrap();
+    let v3 = h.store.config_version().await.unwrap();
+    assert!(v3 > v2);
+    // Failed and no-op writes leave it alone.
+    let _ = h
+        .store
+        .create_secret(a.org.id, &actor, "s", secret("v"), None)
+        .await;
+    assert!(
+        !h.store
+            .delete_secret(a.org.id, &actor, "missing")
+            .await
+            .unwrap()
+    );
+    assert_eq!(h.store.config_version().await.unwrap(), v3);
+    h.store.ping().await.unwrap();
+    let expected = match h.backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(h.store.backend(), expected);
+}
+
+async fn ai_settings_default_and_update(h: Harness) {
+    let a = h.org("a").await;
+    assert_eq!(
+        h.store.get_ai_settings(a.org.id).await.unwrap(),
+        AiSettings::default()
+    );
+    let wanted = AiSettings {
+        retention_days: 1,
+        store_interaction_data: false,
+    };
+    let saved = h
+        .store
+        .put_ai_settings(a.org.id, &admin(&a), wanted)
+        .await
+        .unwrap();
+    assert_eq!(saved, wanted);
+    assert_eq!(h.store.get_ai_settings(a.org.id).await.unwrap(), wanted);
+    let again = AiSettings {
+        retention_days: 14,
+        store_interaction_data: true,
+    };
+    h.store
+        .put_ai_settings(a.org.id, &admin(&a), again)
+        .await
+        .unwrap();
+    assert_eq!(h.store.get_ai_settings(a.org.id).await.unwrap(), again);
+    let b = h.org("b").await;
+    assert_eq!(
+        h.store.get_ai_settings(b.org.id).await.unwrap(),
+        AiSettings::default()
+    );
+}
+
+async fn concurrent_writers_keep_the_chain_intact(h: Harness) {
+    let a = h.org("a").await;
+    let actor = admin(&a);
+    let mut tasks = Vec::new();
+    for n in 0..16 {
+        let store = h.store.clone();
+        let actor = actor.clone();
+        let org = a.org.id;
+        tasks.push(tokio::spawn(async move {
+            if n % 2 == 0 {
+                let model = format!("m{n}");
+                store
+                    .put_defaults(org, &actor, ProviderType::Managed, &model)
+                    .await
+                    .map(|_| ())
+            } else {
+                let event = AuditEvent {
+                    action: "test.concurrent".into(),
+                    resource: format!("n:{n}"),
+                    status: "success".into(),
+                    details: json!({}),
+                };
+                store.append_audit(org, &actor, event).await.map(|_| ())
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let entries = h.store.list_audit(a.org.id, 100, None).await.unwrap();
+    assert_eq!(entries.len(), 3 + 16);
+    assert!(h.store.verify_audit(a.org.id).await.unwrap().is_none());
+    h.raw.close().await;
+}

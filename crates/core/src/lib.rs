@@ -13,6 +13,7 @@ pub mod ids;
 pub mod principal;
 pub mod provider;
 pub mod records;
+pub mod resolve;
 pub mod secret;
 
 pub use error::{ErrorName, PortError};

@@ -281,7 +281,96 @@ pub trait Store: Send + Sync + 'static {
 
     // Keys -------------------------------------------------------------------------------
     /// Re-wraps up to `batch` data keys under the newest master key version.
+    ///
+    /// One call is one batch in its own transaction (the token pepper counts as a key too);
+    /// call again until `remaining` is 0. Safe to interrupt, resume, or run concurrently.
     fn rotate_keys(&self, batch: u32) -> StoreFuture<'_, RotationReport>;
+
+    // Data plane: everything the request path needs, loaded ahead of time --------------
+    /// Everything the data plane needs to serve one organization, read in one consistent
+    /// pass; `None` for an unknown organization.
+    fn load_org_config(&self, org: OrgId) -> StoreFuture<'_, Option<OrgConfig>>;
+    /// Decrypts a secret carried in an [`OrgConfig`], in memory (no database access): the
+    /// request path calls it to build one upstream request.
+    fn unseal(&self, org: OrgId, secret: &SealedSecret) -> StoreResult<SecretValue>;
+    /// The public id and keyed digest of a presented bearer token, computed in memory;
+    /// `None` when the token is not of our format. Lets the data plane check tokens it has
+    /// seen before without the database.
+    fn token_fingerprint(&self, token: &str) -> Option<TokenFingerprint>;
+    /// The organizations whose configuration changed after `version` (from this process,
+    /// another replica or the CLI), and the newest version.
+    fn changes_since(&self, version: i64) -> StoreFuture<'_, ConfigChanges>;
+
+    // Web UI sessions -------------------------------------------------------------------
+    /// Starts a browser session for a principal (after a password login).
+    fn create_session<'a>(
+        &'a self,
+        principal: &'a Principal,
+        ttl_seconds: u64,
+    ) -> StoreFuture<'a, IssuedSession>;
+    /// The live session behind a session token, if it exists and has not expired.
+    fn session<'a>(&'a self, token: &'a str) -> StoreFuture<'a, Option<SessionInfo>>;
+    /// Ends a session (logout); ending an unknown session is not an error.
+    fn delete_session<'a>(&'a self, token: &'a str) -> StoreFuture<'a, ()>;
+}
+
+/// One organization's configuration as the data plane holds it.
+#[derive(Clone, Debug)]
+pub struct OrgConfig {
+    pub org: Organization,
+    /// In the contract's type order; includes `managed`.
+    pub providers: Vec<ProviderRecord>,
+    pub defaults: Option<DefaultsRecord>,
+    pub settings: AiSettings,
+    /// Every secret of the organization, still encrypted.
+    pub secrets: Vec<SealedSecret>,
+    /// The config version this view reflects.
+    pub version: i64,
+}
+
+/// A secret still encrypted, with what [`Store::unseal`] needs to decrypt it in memory
+/// (the wrapped data key travels along; the master key never leaves the store).
+#[derive(Clone)]
+pub struct SealedSecret {
+    pub name: String,
+    pub ciphertext: Vec<u8>,
+    pub wrapped_data_key: Vec<u8>,
+    pub kek_version: u32,
+}
+
+impl std::fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedSecret").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// A presented token's public id and keyed digest (never the token itself).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TokenFingerprint {
+    pub public_id: String,
+    pub digest: [u8; 32],
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfigChanges {
+    pub version: i64,
+    pub orgs: Vec<OrgId>,
+}
+
+/// A new browser session: the cookie value is shown once; the CSRF token is embedded in
+/// forms and checked on every state-changing request.
+#[derive(Debug)]
+pub struct IssuedSession {
+    pub token: SecretValue,
+    pub csrf_token: String,
+    pub expires_at: switchboard_core::records::Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    pub principal: Principal,
+    pub csrf_token: String,
+    pub expires_at: switchboard_core::records::Timestamp,
 }
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`), applies pending

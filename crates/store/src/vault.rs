@@ -238,7 +238,10 @@ fn warn_if_readable_by_others(path: &Path) {
         if let Ok(meta) = std::fs::metadata(path)
             && meta.permissions().mode() & 0o077 != 0
         {
-            tracing::warn!(path = %path.display(), "the master key file is readable by group or others");
+            tracing::warn!(
+                path = %path.display(),
+                "the master key file is readable by group or others"
+            );
         }
     }
     #[cfg(not(unix))]

@@ -166,8 +166,12 @@ where
         return;
     };
     let url = h.url.clone();
+    let dir = h.key_file.parent().map(Path::to_path_buf);
     case(h).await;
     drop_database(backend, &url).await;
+    if let Some(dir) = dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// Removes a PostgreSQL test database (a failed test leaves its database for inspection).
@@ -264,6 +268,7 @@ async fn migrations_are_idempotent(h: Harness) {
     assert_eq!(switchboard_store::migrate(&url).await.unwrap(), 1);
     assert_eq!(switchboard_store::migrate(&url).await.unwrap(), 0);
     drop_database(h.backend, &url).await;
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 async fn org_creation_and_unique_names(h: Harness) {

@@ -307,8 +307,9 @@ macro_rules! ops_identity {
                     .bind(Timestamp::now().to_string())
                     .execute(&mut *tx)
                     .await?;
+                let ttl = Some(ttl_seconds);
                 let (token, _) = self
-                    .insert_token(&mut tx, user.org_id, user.id, TokenKind::Access, Some(ttl_seconds))
+                    .insert_token(&mut tx, user.org_id, user.id, TokenKind::Access, ttl)
                     .await?;
                 tx.commit().await?;
                 Ok(Some(token))

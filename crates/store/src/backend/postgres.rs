@@ -16,7 +16,7 @@ type Conn = sqlx::PgConnection;
 
 const LOCK_ORG_SQL: &str = "SELECT id FROM organizations WHERE id = $1 FOR NO KEY UPDATE";
 /// Arbitrary but fixed: "sb-migr" in ASCII.
-const MIGRATION_LOCK_ID: i64 = 0x7362_2d6d_6967_72;
+const MIGRATION_LOCK_ID: i64 = 0x0073_622d_6d69_6772;
 const MAX_CONNECTIONS: u32 = 10;
 
 const MIGRATIONS: &[Migration] = &[Migration {

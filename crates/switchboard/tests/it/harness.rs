@@ -337,10 +337,8 @@ fn collect_lines(
 ) {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if let Some(tx) = &addr {
-                if let Some(found) = listening_addr(&line) {
-                    let _ = tx.send(found);
-                }
+            if let (Some(tx), Some(found)) = (&addr, listening_addr(&line)) {
+                let _ = tx.send(found);
             }
             let mut sink = sink.lock().unwrap();
             sink.push_str(&line);

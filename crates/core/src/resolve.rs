@@ -85,7 +85,10 @@ pub fn resolve(
 }
 
 /// Step one: the candidate provider and model, before the checks.
-fn choose(selection: Selection<'_>, org: &OrgView<'_>) -> Result<(ProviderType, String), PortError> {
+fn choose(
+    selection: Selection<'_>,
+    org: &OrgView<'_>,
+) -> Result<(ProviderType, String), PortError> {
     match (selection.provider, selection.model) {
         (Some(name), model) => {
             let provider = parse_provider(name)?;
@@ -104,7 +107,8 @@ fn choose(selection: Selection<'_>, org: &OrgView<'_>) -> Result<(ProviderType, 
 }
 
 fn parse_provider(name: &str) -> Result<ProviderType, PortError> {
-    name.parse().map_err(|_| PortError::provider_not_found(name))
+    name.parse()
+        .map_err(|_| PortError::provider_not_found(name))
 }
 
 /// `openai/gpt-5` with provider `openai` means model `gpt-5`.
@@ -203,13 +207,21 @@ mod tests {
     fn providers() -> Vec<ProviderState> {
         vec![
             state(ProviderType::OpenAi, true, &["gpt-5"]),
-            state(ProviderType::Anthropic, true, &["claude-sonnet-4-20250514", "claude-opus-4-6"]),
+            state(
+                ProviderType::Anthropic,
+                true,
+                &["claude-sonnet-4-20250514", "claude-opus-4-6"],
+            ),
             state(ProviderType::AzureOpenAi, false, &["gpt-5"]),
             state(ProviderType::OpenAiCompatible, true, &["llama-3", "gpt-5"]),
             state(
                 ProviderType::Managed,
                 true,
-                &["gpt-5", "claude-haiku-4-5-20251001", "claude-sonnet-4-20250514"],
+                &[
+                    "gpt-5",
+                    "claude-haiku-4-5-20251001",
+                    "claude-sonnet-4-20250514",
+                ],
             ),
         ]
     }
@@ -247,7 +259,11 @@ mod tests {
             .map(|r| (r.provider, r.model))
             .map_err(|e| e.name);
         let want = case.expect.map(|(p, m)| (p, m.to_owned()));
-        assert_eq!(got, want, "provider={:?} model={:?}", case.provider, case.model);
+        assert_eq!(
+            got, want,
+            "provider={:?} model={:?}",
+            case.provider, case.model
+        );
     }
 
     use ProviderType::*;
@@ -255,14 +271,39 @@ mod tests {
     #[test]
     fn nothing_named_uses_the_default_in_force() {
         for case in [
-            Case { provider: None, model: None, org_default: None, expect: Ok((Managed, "claude-haiku-4-5-20251001")) },
-            Case { provider: None, model: None, org_default: Some((OpenAi, "gpt-5")), expect: Ok((OpenAi, "gpt-5")) },
+            Case {
+                provider: None,
+                model: None,
+                org_default: None,
+                expect: Ok((Managed, "claude-haiku-4-5-20251001")),
+            },
+            Case {
+                provider: None,
+                model: None,
+                org_default: Some((OpenAi, "gpt-5")),
+                expect: Ok((OpenAi, "gpt-5")),
+            },
             // A default on a disabled provider is not in force.
-            Case { provider: None, model: None, org_default: Some((AzureOpenAi, "gpt-5")), expect: Ok((Managed, "claude-haiku-4-5-20251001")) },
+            Case {
+                provider: None,
+                model: None,
+                org_default: Some((AzureOpenAi, "gpt-5")),
+                expect: Ok((Managed, "claude-haiku-4-5-20251001")),
+            },
             // A default on a deleted provider is not in force.
-            Case { provider: None, model: None, org_default: Some((Bedrock, "claude-opus-4-6")), expect: Ok((Managed, "claude-haiku-4-5-20251001")) },
+            Case {
+                provider: None,
+                model: None,
+                org_default: Some((Bedrock, "claude-opus-4-6")),
+                expect: Ok((Managed, "claude-haiku-4-5-20251001")),
+            },
             // A default whose model was disabled is not in force.
-            Case { provider: None, model: None, org_default: Some((OpenAi, "gpt-4")), expect: Ok((Managed, "claude-haiku-4-5-20251001")) },
+            Case {
+                provider: None,
+                model: None,
+                org_default: Some((OpenAi, "gpt-4")),
+                expect: Ok((Managed, "claude-haiku-4-5-20251001")),
+            },
         ] {
             run(&case);
         }
@@ -271,12 +312,42 @@ mod tests {
     #[test]
     fn provider_and_model_named() {
         for case in [
-            Case { provider: Some("openai"), model: Some("gpt-5"), org_default: None, expect: Ok((OpenAi, "gpt-5")) },
-            Case { provider: Some("openai"), model: Some("openai/gpt-5"), org_default: None, expect: Ok((OpenAi, "gpt-5")) },
-            Case { provider: Some("anthropic"), model: Some("gpt-5"), org_default: None, expect: Err(ErrorName::ModelNotEnabled) },
-            Case { provider: Some("azure-openai"), model: Some("gpt-5"), org_default: None, expect: Err(ErrorName::ProviderDisabled) },
-            Case { provider: Some("bedrock"), model: Some("claude-opus-4-6"), org_default: None, expect: Err(ErrorName::ProviderNotFound) },
-            Case { provider: Some("port"), model: Some("gpt-5"), org_default: None, expect: Err(ErrorName::ProviderNotFound) },
+            Case {
+                provider: Some("openai"),
+                model: Some("gpt-5"),
+                org_default: None,
+                expect: Ok((OpenAi, "gpt-5")),
+            },
+            Case {
+                provider: Some("openai"),
+                model: Some("openai/gpt-5"),
+                org_default: None,
+                expect: Ok((OpenAi, "gpt-5")),
+            },
+            Case {
+                provider: Some("anthropic"),
+                model: Some("gpt-5"),
+                org_default: None,
+                expect: Err(ErrorName::ModelNotEnabled),
+            },
+            Case {
+                provider: Some("azure-openai"),
+                model: Some("gpt-5"),
+                org_default: None,
+                expect: Err(ErrorName::ProviderDisabled),
+            },
+            Case {
+                provider: Some("bedrock"),
+                model: Some("claude-opus-4-6"),
+                org_default: None,
+                expect: Err(ErrorName::ProviderNotFound),
+            },
+            Case {
+                provider: Some("port"),
+                model: Some("gpt-5"),
+                org_default: None,
+                expect: Err(ErrorName::ProviderNotFound),
+            },
         ] {
             run(&case);
         }
@@ -286,12 +357,37 @@ mod tests {
     fn only_provider_named() {
         for case in [
             // Not the default provider: its first enabled model.
-            Case { provider: Some("anthropic"), model: None, org_default: None, expect: Ok((Anthropic, "claude-sonnet-4-20250514")) },
+            Case {
+                provider: Some("anthropic"),
+                model: None,
+                org_default: None,
+                expect: Ok((Anthropic, "claude-sonnet-4-20250514")),
+            },
             // The default provider: the default model.
-            Case { provider: Some("anthropic"), model: None, org_default: Some((Anthropic, "claude-opus-4-6")), expect: Ok((Anthropic, "claude-opus-4-6")) },
-            Case { provider: Some("managed"), model: None, org_default: None, expect: Ok((Managed, "claude-haiku-4-5-20251001")) },
-            Case { provider: Some("azure-openai"), model: None, org_default: None, expect: Err(ErrorName::ProviderDisabled) },
-            Case { provider: Some("vertex-gemini"), model: None, org_default: None, expect: Err(ErrorName::ProviderNotFound) },
+            Case {
+                provider: Some("anthropic"),
+                model: None,
+                org_default: Some((Anthropic, "claude-opus-4-6")),
+                expect: Ok((Anthropic, "claude-opus-4-6")),
+            },
+            Case {
+                provider: Some("managed"),
+                model: None,
+                org_default: None,
+                expect: Ok((Managed, "claude-haiku-4-5-20251001")),
+            },
+            Case {
+                provider: Some("azure-openai"),
+                model: None,
+                org_default: None,
+                expect: Err(ErrorName::ProviderDisabled),
+            },
+            Case {
+                provider: Some("vertex-gemini"),
+                model: None,
+                org_default: None,
+                expect: Err(ErrorName::ProviderNotFound),
+            },
         ] {
             run(&case);
         }
@@ -301,19 +397,64 @@ mod tests {
     fn only_model_named() {
         for case in [
             // Offered by the default provider: stays there.
-            Case { provider: None, model: Some("gpt-5"), org_default: None, expect: Ok((Managed, "gpt-5")) },
-            Case { provider: None, model: Some("gpt-5"), org_default: Some((OpenAiCompatible, "llama-3")), expect: Ok((OpenAiCompatible, "gpt-5")) },
+            Case {
+                provider: None,
+                model: Some("gpt-5"),
+                org_default: None,
+                expect: Ok((Managed, "gpt-5")),
+            },
+            Case {
+                provider: None,
+                model: Some("gpt-5"),
+                org_default: Some((OpenAiCompatible, "llama-3")),
+                expect: Ok((OpenAiCompatible, "gpt-5")),
+            },
             // Not offered by the default: the first enabled provider in type order that does.
-            Case { provider: None, model: Some("claude-opus-4-6"), org_default: None, expect: Ok((Anthropic, "claude-opus-4-6")) },
-            Case { provider: None, model: Some("llama-3"), org_default: None, expect: Ok((OpenAiCompatible, "llama-3")) },
+            Case {
+                provider: None,
+                model: Some("claude-opus-4-6"),
+                org_default: None,
+                expect: Ok((Anthropic, "claude-opus-4-6")),
+            },
+            Case {
+                provider: None,
+                model: Some("llama-3"),
+                org_default: None,
+                expect: Ok((OpenAiCompatible, "llama-3")),
+            },
             // `type/model` selects both.
-            Case { provider: None, model: Some("openai/gpt-5"), org_default: None, expect: Ok((OpenAi, "gpt-5")) },
-            Case { provider: None, model: Some("azure-openai/gpt-5"), org_default: None, expect: Err(ErrorName::ProviderDisabled) },
-            Case { provider: None, model: Some("bedrock/claude-opus-4-6"), org_default: None, expect: Err(ErrorName::ProviderNotFound) },
+            Case {
+                provider: None,
+                model: Some("openai/gpt-5"),
+                org_default: None,
+                expect: Ok((OpenAi, "gpt-5")),
+            },
+            Case {
+                provider: None,
+                model: Some("azure-openai/gpt-5"),
+                org_default: None,
+                expect: Err(ErrorName::ProviderDisabled),
+            },
+            Case {
+                provider: None,
+                model: Some("bedrock/claude-opus-4-6"),
+                org_default: None,
+                expect: Err(ErrorName::ProviderNotFound),
+            },
             // Nobody offers it: the default provider's model check names it.
-            Case { provider: None, model: Some("gpt-9"), org_default: None, expect: Err(ErrorName::ModelNotEnabled) },
+            Case {
+                provider: None,
+                model: Some("gpt-9"),
+                org_default: None,
+                expect: Err(ErrorName::ModelNotEnabled),
+            },
             // A slash that is not a provider prefix is part of the model name.
-            Case { provider: None, model: Some("meta/llama"), org_default: None, expect: Err(ErrorName::ModelNotEnabled) },
+            Case {
+                provider: None,
+                model: Some("meta/llama"),
+                org_default: None,
+                expect: Err(ErrorName::ModelNotEnabled),
+            },
         ] {
             run(&case);
         }

@@ -18,7 +18,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts).ok_or_else(unauthorized)?;
-        match state.store.authenticate_token(token).await? {
+        match state.snapshots.tokens.authenticate(token).await? {
             Some(principal) => Ok(Caller(principal)),
             None => Err(unauthorized()),
         }

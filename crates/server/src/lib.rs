@@ -3,14 +3,17 @@
 
 pub mod auth;
 pub mod bootstrap;
+pub mod dataplane;
 pub mod egress_check;
 pub mod error;
 pub mod extract;
+pub mod inference;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod settings;
 pub mod state;
+pub mod ui;
 
 use std::time::Instant;
 
@@ -68,6 +71,14 @@ pub fn router(state: AppState) -> Router {
             get(ai_settings::get).put(ai_settings::put),
         )
         .route("/v1/audit-log", get(audit::list))
+        .route("/v1/chat/completions", post(inference::chat_completions))
+        .route("/v1/messages", post(inference::messages))
+        .route("/v1/models", get(inference::list_models))
+        .merge(ui::router())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            sync_after_write,
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), access_log))
         .fallback(not_found)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -113,6 +124,22 @@ async fn access_log(State(state): State<AppState>, request: Request, next: Next)
         request_id = %request_id,
         "request"
     );
+    response
+}
+
+/// After a successful write, brings the data plane's snapshots up to date before
+/// answering, so the next request of any client sees the change.
+async fn sync_after_write(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let writes = !matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let response = next.run(request).await;
+    if writes && response.status().is_success() {
+        if let Err(error) = state.snapshots.sync().await {
+            tracing::warn!(%error, "could not refresh snapshots after a write");
+        }
+    }
     response
 }
 

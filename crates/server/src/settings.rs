@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use switchboard_core::ProviderType;
 use switchboard_core::egress::EgressPolicy;
+use switchboard_providers::{Timeouts, UpstreamSettings};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -16,4 +17,7 @@ pub struct Settings {
     /// Inference request body limit in bytes.
     pub max_body_bytes: usize,
     pub egress: EgressPolicy,
+    /// Operator-level upstream URLs and the managed provider's keys.
+    pub upstream: UpstreamSettings,
+    pub timeouts: Timeouts,
 }

@@ -4,6 +4,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use switchboard_store::Store;
 
+use switchboard_providers::EgressClient;
+
+use crate::dataplane::Snapshots;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 
@@ -13,15 +16,24 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub store: Arc<dyn Store>,
+    pub snapshots: Arc<Snapshots>,
+    pub egress: EgressClient,
     pub settings: Settings,
     pub metrics: Metrics,
     pub started: Instant,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        snapshots: Arc<Snapshots>,
+        egress: EgressClient,
+        settings: Settings,
+    ) -> Self {
         Self(Arc::new(Inner {
             store,
+            snapshots,
+            egress,
             settings,
             metrics: Metrics::default(),
             started: Instant::now(),

@@ -292,6 +292,10 @@ pub trait Store: Send + Sync + 'static {
     fn load_org_config(&self, org: OrgId) -> StoreFuture<'_, Option<OrgConfig>>;
     /// Decrypts a secret carried in an [`OrgConfig`], in memory (no database access): the
     /// request path calls it to build one upstream request.
+    ///
+    /// `StoreError::Crypto` when the secret was not sealed for this organization and name,
+    /// or was altered; `StoreError::Key` when the master key version that wrapped it is no
+    /// longer configured (a view loaded before a rotation: reload it).
     fn unseal(&self, org: OrgId, secret: &SealedSecret) -> StoreResult<SecretValue>;
     /// The public id and keyed digest of a presented bearer token, computed in memory;
     /// `None` when the token is not of our format. Lets the data plane check tokens it has
@@ -299,6 +303,11 @@ pub trait Store: Send + Sync + 'static {
     fn token_fingerprint(&self, token: &str) -> Option<TokenFingerprint>;
     /// The organizations whose configuration changed after `version` (from this process,
     /// another replica or the CLI), and the newest version.
+    ///
+    /// The change log keeps the newest 10 000 versions. When it cannot account for every
+    /// version after `version` (too far behind, written before the log existed, or a
+    /// version this database never reached), the answer lists every organization: reload
+    /// everything.
     fn changes_since(&self, version: i64) -> StoreFuture<'_, ConfigChanges>;
 
     // Web UI sessions -------------------------------------------------------------------
@@ -340,7 +349,9 @@ pub struct SealedSecret {
 
 impl std::fmt::Debug for SealedSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SealedSecret").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("SealedSecret")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 

@@ -3,7 +3,9 @@
 //! Tokens are `sb_<public id>_<secret>`: the public id finds the row, the secret is checked
 //! against its keyed hash in constant time. Tokens are high-entropy, so a fast keyed hash
 //! (HMAC under the instance pepper) is as strong as a slow one and keeps authentication
-//! cheap; Argon2id is used only for human-chosen passwords.
+//! cheap; Argon2id is used only for human-chosen passwords. Browser sessions use the same
+//! shape with the prefix `sbs_`, so a session cookie is never accepted as a bearer token,
+//! nor the reverse.
 
 use std::sync::OnceLock;
 
@@ -17,6 +19,7 @@ use crate::vault::{fill_random, hex};
 use crate::{StoreError, StoreResult};
 
 const TOKEN_PREFIX: &str = "sb_";
+const SESSION_PREFIX: &str = "sbs_";
 const CLIENT_ID_PREFIX: &str = "sbc_";
 const PUBLIC_ID_BYTES: usize = 16;
 const SECRET_BYTES: usize = 32;
@@ -46,9 +49,18 @@ pub(crate) struct GeneratedToken {
 }
 
 pub(crate) fn generate_token() -> StoreResult<GeneratedToken> {
+    generate_with_prefix(TOKEN_PREFIX)
+}
+
+/// A new browser session token (`sbs_…`).
+pub(crate) fn generate_session_token() -> StoreResult<GeneratedToken> {
+    generate_with_prefix(SESSION_PREFIX)
+}
+
+fn generate_with_prefix(prefix: &str) -> StoreResult<GeneratedToken> {
     let public_id = random_hex(PUBLIC_ID_BYTES)?;
     let secret = random_secret()?;
-    let full = SecretValue::new(format!("{TOKEN_PREFIX}{public_id}_{}", secret.expose()));
+    let full = SecretValue::new(format!("{prefix}{public_id}_{}", secret.expose()));
     Ok(GeneratedToken {
         public_id,
         secret,
@@ -58,12 +70,27 @@ pub(crate) fn generate_token() -> StoreResult<GeneratedToken> {
 
 /// Splits a presented token into (public id, secret); `None` when it is not ours.
 pub(crate) fn parse_token(token: &str) -> Option<(&str, &str)> {
-    let rest = token.trim().strip_prefix(TOKEN_PREFIX)?;
+    parse_with_prefix(token, TOKEN_PREFIX)
+}
+
+/// Splits a presented session token into (public id, secret); `None` when it is not one.
+pub(crate) fn parse_session_token(token: &str) -> Option<(&str, &str)> {
+    parse_with_prefix(token, SESSION_PREFIX)
+}
+
+fn parse_with_prefix<'a>(token: &'a str, prefix: &str) -> Option<(&'a str, &'a str)> {
+    let rest = token.trim().strip_prefix(prefix)?;
     let (public_id, secret) = rest.split_once('_')?;
     let well_formed = public_id.len() == PUBLIC_ID_BYTES * 2
         && public_id.bytes().all(|b| b.is_ascii_hexdigit())
         && !secret.is_empty();
     well_formed.then_some((public_id, secret))
+}
+
+/// A random anti-CSRF token for a session. Not a credential on its own (it is useless
+/// without the session cookie), so it is stored as is and handed to the page.
+pub(crate) fn generate_csrf_token() -> StoreResult<String> {
+    Ok(random_secret()?.expose().to_owned())
 }
 
 /// A new public client id and its secret.
@@ -147,6 +174,24 @@ mod tests {
         let (public_id, secret) = parse_token(t.full.expose()).unwrap();
         assert_eq!(public_id, t.public_id);
         assert_eq!(secret, t.secret.expose());
+    }
+
+    #[test]
+    fn session_tokens_and_api_tokens_do_not_mix() {
+        let session = generate_session_token().unwrap();
+        assert!(session.full.expose().starts_with("sbs_"));
+        let (public_id, secret) = parse_session_token(session.full.expose()).unwrap();
+        assert_eq!(
+            (public_id, secret),
+            (session.public_id.as_str(), session.secret.expose())
+        );
+        assert!(parse_token(session.full.expose()).is_none());
+        let api = generate_token().unwrap();
+        assert!(parse_session_token(api.full.expose()).is_none());
+        assert_ne!(
+            generate_csrf_token().unwrap(),
+            generate_csrf_token().unwrap()
+        );
     }
 
     #[test]

@@ -6,10 +6,11 @@
 //! organization, renamed, or relabelled with another key version fails to decrypt instead of
 //! silently yielding a value that belongs somewhere else.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hmac;
@@ -17,7 +18,7 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use switchboard_core::{OrgId, SecretValue};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::{StoreError, StoreResult};
 
@@ -271,10 +272,12 @@ pub(crate) struct WrappedKey {
     pub kek_version: u32,
 }
 
-/// The unlocked vault a store holds: the master key ring and the token pepper.
+/// The unlocked vault a store holds: the master key ring, the token pepper, and the data
+/// keys [`Vault::unseal`] has already unwrapped.
 pub(crate) struct Vault {
     ring: MasterKeyRing,
     pepper: hmac::Key,
+    unsealed_keys: DekCache,
 }
 
 impl fmt::Debug for Vault {
@@ -291,17 +294,26 @@ pub(crate) const PEPPER_KEY: &str = "token_pepper";
 impl Vault {
     /// Unlocks the vault with the stored (wrapped) pepper.
     pub fn unlock(ring: MasterKeyRing, wrapped_pepper: &WrappedKey) -> StoreResult<Self> {
-        let pepper = unwrap_key(&ring, KeyOwner::Instance(PEPPER_KEY), wrapped_pepper).map_err(
-            |e| match e {
-                StoreError::Crypto => StoreError::Key(
-                    "the master key does not match this database (cannot unwrap the instance key)"
-                        .into(),
-                ),
-                other => other,
-            },
-        )?;
+        let owner = KeyOwner::Instance(PEPPER_KEY);
+        let pepper = unwrap_key(
+            &ring,
+            owner,
+            &wrapped_pepper.bytes,
+            wrapped_pepper.kek_version,
+        )
+        .map_err(|e| match e {
+            StoreError::Crypto => StoreError::Key(
+                "the master key does not match this database (cannot unwrap the instance key)"
+                    .into(),
+            ),
+            other => other,
+        })?;
         let pepper = hmac::Key::new(hmac::HMAC_SHA256, pepper.as_slice());
-        Ok(Self { ring, pepper })
+        Ok(Self {
+            ring,
+            pepper,
+            unsealed_keys: DekCache::default(),
+        })
     }
 
     pub fn ring(&self) -> &MasterKeyRing {
@@ -315,7 +327,7 @@ impl Vault {
 
     /// Re-wraps a key under the current master key version.
     pub fn rewrap(&self, owner: KeyOwner<'_>, wrapped: &WrappedKey) -> StoreResult<WrappedKey> {
-        let key = unwrap_key(&self.ring, owner, wrapped)?;
+        let key = unwrap_key(&self.ring, owner, &wrapped.bytes, wrapped.kek_version)?;
         wrap_key(&self.ring, owner, &key)
     }
 
@@ -327,7 +339,7 @@ impl Vault {
         name: &str,
         value: &SecretValue,
     ) -> StoreResult<Vec<u8>> {
-        let key = unwrap_key(&self.ring, KeyOwner::Org(org), dek)?;
+        let key = unwrap_key(&self.ring, KeyOwner::Org(org), &dek.bytes, dek.kek_version)?;
         seal(&key, &secret_aad(org, name), value.expose().as_bytes())
     }
 
@@ -340,16 +352,103 @@ impl Vault {
         name: &str,
         ciphertext: &[u8],
     ) -> StoreResult<SecretValue> {
-        let key = unwrap_key(&self.ring, KeyOwner::Org(org), dek)?;
-        let plain = open(&key, &secret_aad(org, name), ciphertext)?;
-        let text = String::from_utf8(plain.to_vec()).map_err(|_| StoreError::Crypto)?;
-        Ok(SecretValue::new(text))
+        let key = unwrap_key(&self.ring, KeyOwner::Org(org), &dek.bytes, dek.kek_version)?;
+        into_secret(open(&key, &secret_aad(org, name), ciphertext)?)
+    }
+
+    /// Decrypts a secret the data plane carries with its wrapped data key, without the
+    /// database: the same checks as [`Vault::decrypt_secret`], but the unwrapped data key is
+    /// remembered (see [`DekCache`]) so the request path pays one AES-GCM open per call.
+    pub fn unseal(
+        &self,
+        org: OrgId,
+        name: &str,
+        wrapped_dek: &[u8],
+        kek_version: u32,
+        ciphertext: &[u8],
+    ) -> StoreResult<SecretValue> {
+        let key = match self.unsealed_keys.get(org, kek_version, wrapped_dek) {
+            Some(key) => key,
+            None => {
+                let unwrapped =
+                    unwrap_key(&self.ring, KeyOwner::Org(org), wrapped_dek, kek_version)?;
+                let mut key = Zeroizing::new([0u8; KEY_LEN]);
+                key.copy_from_slice(&unwrapped);
+                self.unsealed_keys.put(org, kek_version, wrapped_dek, &key);
+                key
+            }
+        };
+        into_secret(open(key.as_slice(), &secret_aad(org, name), ciphertext)?)
     }
 
     /// The keyed hash stored for a token or client secret: HMAC-SHA256 under the pepper,
     /// hex encoded. A database leak alone does not allow checking guesses offline.
     pub fn token_hash(&self, secret: &str) -> String {
-        hex(hmac::sign(&self.pepper, secret.as_bytes()).as_ref())
+        hex(&self.token_digest(secret))
+    }
+
+    /// [`Vault::token_hash`] as raw bytes, for callers that keep digests in memory.
+    pub fn token_digest(&self, secret: &str) -> [u8; 32] {
+        let tag = hmac::sign(&self.pepper, secret.as_bytes());
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(tag.as_ref());
+        digest
+    }
+}
+
+/// How many unwrapped data keys [`Vault::unseal`] keeps; one per organization and master
+/// key version in use. When full it starts over: a miss costs one key unwrap, nothing more.
+const DEK_CACHE_CAPACITY: usize = 4096;
+
+/// Data keys unwrapped by [`Vault::unseal`], by organization and master key version.
+///
+/// An entry is used only when the wrapped key presented is byte for byte the one it was
+/// unwrapped from. So a rotated key (new bytes, new version), a wrapped key presented for
+/// another organization, or a forged one never hits the cache: it goes through the
+/// authenticated unwrap (AAD bound to org and version) and fails or succeeds on its own.
+/// Only successful unwraps are remembered.
+#[derive(Default)]
+struct DekCache {
+    entries: Mutex<HashMap<(OrgId, u32), CachedDek>>,
+}
+
+struct CachedDek {
+    wrapped: Vec<u8>,
+    key: KeyBytes,
+}
+
+impl DekCache {
+    fn get(&self, org: OrgId, kek_version: u32, wrapped: &[u8]) -> Option<KeyBytes> {
+        // A poisoned lock only means a panic elsewhere; every entry is still valid.
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(&(org, kek_version))
+            .filter(|cached| cached.wrapped == wrapped)
+            .map(|cached| cached.key.clone())
+    }
+
+    fn put(&self, org: OrgId, kek_version: u32, wrapped: &[u8], key: &KeyBytes) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= DEK_CACHE_CAPACITY && !entries.contains_key(&(org, kek_version)) {
+            entries.clear();
+        }
+        let cached = CachedDek {
+            wrapped: wrapped.to_vec(),
+            key: key.clone(),
+        };
+        entries.insert((org, kek_version), cached);
+    }
+}
+
+/// Turns decrypted bytes into a secret without copying them again; invalid UTF-8 (which
+/// nothing this store sealed can be) is wiped and reported as a crypto failure.
+fn into_secret(mut plain: Zeroizing<Vec<u8>>) -> StoreResult<SecretValue> {
+    match String::from_utf8(std::mem::take(&mut *plain)) {
+        Ok(text) => Ok(SecretValue::new(text)),
+        Err(e) => {
+            e.into_bytes().zeroize();
+            Err(StoreError::Crypto)
+        }
     }
 }
 
@@ -372,14 +471,11 @@ fn wrap_key(ring: &MasterKeyRing, owner: KeyOwner<'_>, key: &[u8]) -> StoreResul
 fn unwrap_key(
     ring: &MasterKeyRing,
     owner: KeyOwner<'_>,
-    wrapped: &WrappedKey,
+    wrapped: &[u8],
+    kek_version: u32,
 ) -> StoreResult<Zeroizing<Vec<u8>>> {
-    let kek = ring.key(wrapped.kek_version)?;
-    let key = open(
-        kek.as_slice(),
-        &owner.aad(wrapped.kek_version),
-        &wrapped.bytes,
-    )?;
+    let kek = ring.key(kek_version)?;
+    let key = open(kek.as_slice(), &owner.aad(kek_version), wrapped)?;
     if key.len() != KEY_LEN {
         return Err(StoreError::Crypto);
     }
@@ -471,6 +567,26 @@ mod tests {
             v.decrypt_secret(OrgId::new(), &dek, "key", &ct),
             Err(StoreError::Crypto)
         ));
+    }
+
+    #[test]
+    fn unseal_matches_decrypt_and_the_key_cache_never_vouches_for_other_bytes() {
+        let v = vault(MasterKeyRing::generate().unwrap());
+        let org = OrgId::new();
+        let dek = v.new_wrapped_key(KeyOwner::Org(org)).unwrap();
+        let value = SecretValue::new("sk-canary-123".into());
+        let ct = v.encrypt_secret(org, &dek, "key", &value).unwrap();
+        let unseal = |org, wrapped: &[u8]| v.unseal(org, "key", wrapped, dek.kek_version, &ct);
+        assert_eq!(unseal(org, &dek.bytes).unwrap(), value);
+        assert_eq!(unseal(org, &dek.bytes).unwrap(), value, "cached");
+        let mut forged = dek.bytes.clone();
+        forged[NONCE_LEN] ^= 1;
+        assert!(matches!(unseal(org, &forged), Err(StoreError::Crypto)));
+        assert!(matches!(
+            unseal(OrgId::new(), &dek.bytes),
+            Err(StoreError::Crypto)
+        ));
+        assert_eq!(unseal(org, &dek.bytes).unwrap(), value);
     }
 
     #[test]

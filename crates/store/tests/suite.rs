@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use sqlx::Row;
-use switchboard_core::records::{AiSettings, Overrides};
-use switchboard_core::{OrgId, ProviderType, Role, SecretValue};
+use switchboard_core::records::{AiSettings, Overrides, Timestamp};
+use switchboard_core::{OrgId, Principal, ProviderType, Role, SecretValue};
 use switchboard_store::{
-    Actor, AuditEvent, MasterKeyRing, NewOrganization, ProviderWrite, SecretUpdate, Store,
-    StoreError,
+    Actor, AuditEvent, ConfigChanges, MasterKeyRing, NewOrganization, ProviderWrite, SealedSecret,
+    SecretUpdate, Store, StoreError,
 };
 
 const CANARY: &str = "sk-canary-4f1e9d";
@@ -61,6 +61,22 @@ impl Raw {
                     q = q.bind(*b);
                 }
                 q.fetch_one($pool).await.unwrap().get::<Vec<u8>, _>(0)
+            }};
+        }
+        match self {
+            Raw::Sqlite(pool) => run!(pool),
+            Raw::Pg(pool) => run!(pool),
+        }
+    }
+
+    async fn text(&self, sql: &'static str, binds: &[&str]) -> String {
+        macro_rules! run {
+            ($pool:expr) => {{
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.fetch_one($pool).await.unwrap().get::<String, _>(0)
             }};
         }
         match self {
@@ -229,6 +245,13 @@ on_both_backends!(
     config_version_grows_with_writes,
     ai_settings_default_and_update,
     concurrent_writers_keep_the_chain_intact,
+    org_config_is_complete_and_scoped,
+    org_config_is_one_snapshot,
+    unseal_refuses_misplaced_secrets,
+    unseal_survives_key_rotation,
+    token_fingerprints_match_stored_hashes,
+    changes_since_names_the_changed_orgs,
+    sessions_live_and_die,
 );
 
 fn admin(new: &NewOrganization) -> Actor {
@@ -265,7 +288,7 @@ async fn migrations_are_idempotent(h: Harness) {
 
     let dir = scratch_dir();
     let url = fresh_url(h.backend, &dir).await.unwrap();
-    assert_eq!(switchboard_store::migrate(&url).await.unwrap(), 1);
+    assert_eq!(switchboard_store::migrate(&url).await.unwrap(), 2);
     assert_eq!(switchboard_store::migrate(&url).await.unwrap(), 0);
     drop_database(h.backend, &url).await;
     let _ = std::fs::remove_dir_all(dir);
@@ -1273,4 +1296,521 @@ async fn concurrent_writers_keep_the_chain_intact(h: Harness) {
     assert_eq!(entries.len(), 3 + 16);
     assert!(h.store.verify_audit(a.org.id).await.unwrap().is_none());
     h.raw.close().await;
+}
+
+// Data plane -------------------------------------------------------------------------------
+
+fn sealed<'a>(secrets: &'a [SealedSecret], name: &str) -> &'a SealedSecret {
+    secrets.iter().find(|s| s.name == name).unwrap()
+}
+
+/// `(public id, secret)` of a `<prefix><id>_<secret>` token; the secret is base64url and
+/// may itself contain `_`, so split at the first one.
+fn token_parts<'a>(token: &'a str, prefix: &str) -> (&'a str, &'a str) {
+    token.strip_prefix(prefix).unwrap().split_once('_').unwrap()
+}
+
+fn sorted(mut orgs: Vec<OrgId>) -> Vec<OrgId> {
+    orgs.sort();
+    orgs
+}
+
+async fn org_config_is_complete_and_scoped(h: Harness) {
+    let a = h.org("a").await;
+    let b = h.org("b").await;
+    let (org, actor) = (a.org.id, admin(&a));
+    h.store
+        .put_provider(
+            org,
+            &actor,
+            provider_write(ProviderType::Anthropic, json!({"apiKeySecret": "k2"})),
+        )
+        .await
+        .unwrap();
+    h.store
+        .put_provider(
+            org,
+            &actor,
+            provider_write(ProviderType::OpenAi, json!({"apiKeySecret": "k1"})),
+        )
+        .await
+        .unwrap();
+    h.store
+        .put_defaults(org, &actor, ProviderType::OpenAi, "gpt-5")
+        .await
+        .unwrap();
+    let settings = AiSettings {
+        retention_days: 3,
+        store_interaction_data: false,
+    };
+    h.store
+        .put_ai_settings(org, &actor, settings)
+        .await
+        .unwrap();
+    for (name, value) in [("k2", format!("{CANARY}-2")), ("k1", format!("{CANARY}-1"))] {
+        h.store
+            .create_secret(org, &actor, name, secret(&value), None)
+            .await
+            .unwrap();
+    }
+    h.store
+        .create_secret(b.org.id, &admin(&b), "k1", secret("b-value"), None)
+        .await
+        .unwrap();
+
+    let config = h.store.load_org_config(org).await.unwrap().unwrap();
+    assert_eq!(config.org, a.org);
+    assert_eq!(config.providers, h.store.list_providers(org).await.unwrap());
+    let types: Vec<_> = config.providers.iter().map(|p| p.provider).collect();
+    assert_eq!(
+        types,
+        [
+            ProviderType::OpenAi,
+            ProviderType::Anthropic,
+            ProviderType::Managed
+        ]
+    );
+    assert_eq!(config.defaults, h.store.get_defaults(org).await.unwrap());
+    assert_eq!(config.settings, settings);
+    assert_eq!(config.version, h.store.config_version().await.unwrap());
+    let names: Vec<_> = config.secrets.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["k1", "k2"]);
+    for sealed in &config.secrets {
+        let revealed = h.store.reveal_secret(org, &sealed.name).await.unwrap();
+        let unsealed = h.store.unseal(org, sealed).unwrap();
+        assert_eq!(Some(unsealed), revealed);
+        let text = String::from_utf8_lossy(&sealed.ciphertext).into_owned();
+        assert!(!text.contains("canary"));
+    }
+    assert!(!format!("{config:?}").contains(CANARY));
+
+    // The other organization sees only its own secret, and nothing of A's configuration.
+    let other = h.store.load_org_config(b.org.id).await.unwrap().unwrap();
+    assert_eq!(other.org, b.org);
+    assert_eq!(other.secrets.len(), 1);
+    let value = h.store.unseal(b.org.id, &other.secrets[0]).unwrap();
+    assert_eq!(value.expose(), "b-value");
+    assert!(other.defaults.is_none());
+    assert_eq!(other.settings, AiSettings::default());
+    let types: Vec<_> = other.providers.iter().map(|p| p.provider).collect();
+    assert_eq!(types, [ProviderType::Managed]);
+
+    assert!(
+        h.store
+            .load_org_config(OrgId::new())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Loads race with a stream of writes: every view must be one state, with the version it
+/// belongs to (write `n` sets model `m<n>` and makes the version `base + n`).
+async fn org_config_is_one_snapshot(h: Harness) {
+    let a = h.org("a").await;
+    let org = a.org.id;
+    let base = h.store.config_version().await.unwrap();
+    const WRITES: i64 = 30;
+    let writer = {
+        let store = h.store.clone();
+        let actor = admin(&a);
+        tokio::spawn(async move {
+            for n in 1..=WRITES {
+                let model = format!("m{n}");
+                store
+                    .put_defaults(org, &actor, ProviderType::Managed, &model)
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut seen = 0;
+    loop {
+        let config = h.store.load_org_config(org).await.unwrap().unwrap();
+        let n = config.version - base;
+        match &config.defaults {
+            None => assert_eq!(n, 0),
+            Some(defaults) => assert_eq!(defaults.model, format!("m{n}")),
+        }
+        seen += 1;
+        if n == WRITES {
+            break;
+        }
+    }
+    writer.await.unwrap();
+    assert!(seen > 1);
+}
+
+async fn unseal_refuses_misplaced_secrets(h: Harness) {
+    let a = h.org("a").await;
+    let b = h.org("b").await;
+    h.store
+        .create_secret(a.org.id, &admin(&a), "key", secret(CANARY), None)
+        .await
+        .unwrap();
+    h.store
+        .create_secret(a.org.id, &admin(&a), "other", secret("a-other"), None)
+        .await
+        .unwrap();
+    h.store
+        .create_secret(b.org.id, &admin(&b), "key", secret("b-value"), None)
+        .await
+        .unwrap();
+    let ca = h.store.load_org_config(a.org.id).await.unwrap().unwrap();
+    let cb = h.store.load_org_config(b.org.id).await.unwrap().unwrap();
+    let a_key = sealed(&ca.secrets, "key");
+    let b_key = sealed(&cb.secrets, "key");
+    // Warm whatever the store remembers about both organizations' keys first.
+    assert_eq!(h.store.unseal(a.org.id, a_key).unwrap().expose(), CANARY);
+    assert_eq!(h.store.unseal(b.org.id, b_key).unwrap().expose(), "b-value");
+
+    let crypto = |r: Result<SecretValue, StoreError>| {
+        assert!(matches!(r, Err(StoreError::Crypto)), "{:?}", r.map(|_| ()));
+    };
+    // A's sealed secret, as is, presented for B.
+    crypto(h.store.unseal(b.org.id, a_key));
+    // A's ciphertext carried with B's wrapped data key, for either organization.
+    let mut moved = a_key.clone();
+    moved.wrapped_data_key = b_key.wrapped_data_key.clone();
+    moved.kek_version = b_key.kek_version;
+    crypto(h.store.unseal(b.org.id, &moved));
+    crypto(h.store.unseal(a.org.id, &moved));
+    // Renamed within A, relabelled key version, tampered bytes.
+    let mut renamed = a_key.clone();
+    renamed.name = "other".into();
+    crypto(h.store.unseal(a.org.id, &renamed));
+    let mut relabelled = a_key.clone();
+    relabelled.kek_version += 1;
+    assert!(h.store.unseal(a.org.id, &relabelled).is_err());
+    let mut tampered = a_key.clone();
+    if let Some(last) = tampered.wrapped_data_key.last_mut() {
+        *last ^= 1;
+    }
+    crypto(h.store.unseal(a.org.id, &tampered));
+    let mut tampered = a_key.clone();
+    if let Some(last) = tampered.ciphertext.last_mut() {
+        *last ^= 1;
+    }
+    crypto(h.store.unseal(a.org.id, &tampered));
+
+    // None of that disturbed the genuine articles.
+    assert_eq!(h.store.unseal(a.org.id, a_key).unwrap().expose(), CANARY);
+    assert_eq!(h.store.unseal(b.org.id, b_key).unwrap().expose(), "b-value");
+    let other = h.store.unseal(a.org.id, sealed(&ca.secrets, "other"));
+    assert_eq!(other.unwrap().expose(), "a-other");
+}
+
+async fn unseal_survives_key_rotation(h: Harness) {
+    let a = h.org("a").await;
+    h.store
+        .create_secret(a.org.id, &admin(&a), "key", secret(CANARY), None)
+        .await
+        .unwrap();
+    let before = h.store.load_org_config(a.org.id).await.unwrap().unwrap();
+    let old = sealed(&before.secrets, "key").clone();
+    assert_eq!(old.kek_version, 1);
+
+    let both = MasterKeyRing::add_generated_version(&h.key_file).unwrap();
+    let store = h.reopen(both).await.unwrap();
+    assert_eq!(store.unseal(a.org.id, &old).unwrap().expose(), CANARY);
+    while store.rotate_keys(10).await.unwrap().remaining > 0 {}
+
+    let after = store.load_org_config(a.org.id).await.unwrap().unwrap();
+    let new = sealed(&after.secrets, "key");
+    assert_eq!(new.kek_version, 2);
+    assert_ne!(new.wrapped_data_key, old.wrapped_data_key);
+    assert_eq!(store.unseal(a.org.id, new).unwrap().expose(), CANARY);
+    // Until the old version leaves the ring, a view loaded before rotation still works.
+    assert_eq!(store.unseal(a.org.id, &old).unwrap().expose(), CANARY);
+    assert_eq!(
+        store.reveal_secret(a.org.id, "key").await.unwrap().unwrap(),
+        store.unseal(a.org.id, new).unwrap()
+    );
+    drop(store);
+
+    // With only the new version, the reloaded view works and the stale one cannot.
+    let text = std::fs::read_to_string(&h.key_file).unwrap();
+    let only_v2: String = text.lines().filter(|l| l.starts_with("2:")).collect();
+    let store = h
+        .reopen(MasterKeyRing::from_file_text(&only_v2).unwrap())
+        .await
+        .unwrap();
+    let reloaded = store.load_org_config(a.org.id).await.unwrap().unwrap();
+    let value = store.unseal(a.org.id, sealed(&reloaded.secrets, "key"));
+    assert_eq!(value.unwrap().expose(), CANARY);
+    assert!(matches!(
+        store.unseal(a.org.id, &old),
+        Err(StoreError::Key(_))
+    ));
+}
+
+async fn token_fingerprints_match_stored_hashes(h: Harness) {
+    let a = h.org("a").await;
+    let token = a.admin.token.token.expose();
+    let fingerprint = h.store.token_fingerprint(token).unwrap();
+    let (public_id, secret_part) = token_parts(token, "sb_");
+    assert_eq!(fingerprint.public_id, public_id);
+    let stored = h
+        .raw
+        .text(
+            "SELECT token_hash FROM api_tokens WHERE id = $1",
+            &[&fingerprint.public_id],
+        )
+        .await;
+    let hex: String = fingerprint
+        .digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(hex, stored);
+    assert_eq!(h.store.token_fingerprint(token), Some(fingerprint.clone()));
+    assert!(!format!("{fingerprint:?}").contains(secret_part));
+
+    let wrong = format!("sb_{public_id}_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    let other = h.store.token_fingerprint(&wrong).unwrap();
+    assert_eq!(other.public_id, fingerprint.public_id);
+    assert_ne!(other.digest, fingerprint.digest);
+
+    let principal = h.store.authenticate_token(token).await.unwrap().unwrap();
+    let session = h.store.create_session(&principal, 60).await.unwrap();
+    for junk in ["", "Bearer x", "sb_", "sb_zz_zz", session.token.expose()] {
+        assert!(h.store.token_fingerprint(junk).is_none(), "{junk}");
+    }
+}
+
+async fn changes_since_names_the_changed_orgs(h: Harness) {
+    let v0 = h.store.config_version().await.unwrap();
+    let a = h.org("a").await;
+    let changes = h.store.changes_since(v0).await.unwrap();
+    let v1 = h.store.config_version().await.unwrap();
+    assert_eq!(
+        changes,
+        ConfigChanges {
+            version: v1,
+            orgs: vec![a.org.id]
+        }
+    );
+
+    let b = h.org("b").await;
+    h.store
+        .put_provider(
+            a.org.id,
+            &admin(&a),
+            provider_write(ProviderType::OpenAi, json!({})),
+        )
+        .await
+        .unwrap();
+    let changes = h.store.changes_since(v1).await.unwrap();
+    let v2 = h.store.config_version().await.unwrap();
+    assert_eq!(changes.version, v2);
+    assert_eq!(sorted(changes.orgs), sorted(vec![a.org.id, b.org.id]));
+
+    let member = h
+        .store
+        .create_user(b.org.id, &admin(&b), "m@b.test", Role::Member, None)
+        .await
+        .unwrap();
+    let v3 = h.store.config_version().await.unwrap();
+    assert_eq!(h.store.changes_since(v2).await.unwrap().orgs, [b.org.id]);
+    h.store
+        .create_api_token(b.org.id, &admin(&b), member.user.id)
+        .await
+        .unwrap();
+    h.store
+        .create_secret(a.org.id, &admin(&a), "s", secret("v"), None)
+        .await
+        .unwrap();
+    let changes = h.store.changes_since(v3).await.unwrap();
+    assert_eq!(sorted(changes.orgs), sorted(vec![a.org.id, b.org.id]));
+    let v4 = changes.version;
+    assert_eq!(v4, v3 + 2);
+
+    // Neither failed, no-op nor non-management writes count.
+    let _ = h
+        .store
+        .create_secret(a.org.id, &admin(&a), "s", secret("v"), None)
+        .await;
+    assert!(
+        !h.store
+            .delete_secret(a.org.id, &admin(&a), "missing")
+            .await
+            .unwrap()
+    );
+    let creds = &a.admin.credentials;
+    h.store
+        .exchange_client_credentials(&creds.client_id, creds.client_secret.expose(), 60)
+        .await
+        .unwrap()
+        .unwrap();
+    let event = AuditEvent {
+        action: "test.event".into(),
+        resource: "thing".into(),
+        status: "denied".into(),
+        details: json!({}),
+    };
+    h.store
+        .append_audit(a.org.id, &Actor::system(), event)
+        .await
+        .unwrap();
+    let principal = h
+        .store
+        .authenticate_token(a.admin.token.token.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    h.store.create_session(&principal, 60).await.unwrap();
+    assert_eq!(
+        h.store.changes_since(v4).await.unwrap(),
+        ConfigChanges {
+            version: v4,
+            orgs: vec![]
+        }
+    );
+
+    // When the log no longer covers the range (pruned), or the version is not one this
+    // database has reached, the answer is every organization.
+    let all = sorted(vec![a.org.id, b.org.id]);
+    let v2_text = v2.to_string();
+    let pruned = h
+        .raw
+        .exec(
+            "DELETE FROM config_changes WHERE version <= CAST($1 AS BIGINT)",
+            &[&v2_text],
+        )
+        .await;
+    assert!(pruned > 0);
+    let changes = h.store.changes_since(v1).await.unwrap();
+    assert_eq!((changes.version, sorted(changes.orgs)), (v4, all.clone()));
+    assert_eq!(sorted(h.store.changes_since(0).await.unwrap().orgs), all);
+    let exact = h.store.changes_since(v3).await.unwrap();
+    assert_eq!(sorted(exact.orgs), all);
+    assert_eq!(
+        h.store.changes_since(v4 - 1).await.unwrap().orgs,
+        [a.org.id]
+    );
+    let ahead = h.store.changes_since(v4 + 5).await.unwrap();
+    assert_eq!((ahead.version, sorted(ahead.orgs)), (v4, all));
+}
+
+async fn sessions_live_and_die(h: Harness) {
+    let pw = secret("correct horse battery staple");
+    let a = h
+        .store
+        .create_org("a", "admin@a.test", Some(&pw))
+        .await
+        .unwrap();
+    let b = h.org("b").await;
+    let principal = h
+        .store
+        .verify_password("admin@a.test", pw.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    let version = h.store.config_version().await.unwrap();
+    let audit_len = h.store.list_audit(a.org.id, 100, None).await.unwrap().len();
+
+    let before = Timestamp::now();
+    let issued = h.store.create_session(&principal, 3600).await.unwrap();
+    let token = issued.token.expose();
+    assert!(token.starts_with("sbs_"), "{token}");
+    assert!(issued.csrf_token.len() >= 32);
+    let lifetime = issued.expires_at.unix_seconds() - before.unix_seconds();
+    assert!((3599..=3601).contains(&lifetime), "{lifetime}");
+
+    let live = h.store.session(token).await.unwrap().unwrap();
+    assert_eq!(live.principal, principal);
+    assert_eq!(live.csrf_token, issued.csrf_token);
+    assert_eq!(live.expires_at, issued.expires_at);
+
+    // Stored as a keyed hash only; sessions are neither audited nor config changes.
+    let (public_id, secret_part) = token_parts(token, "sbs_");
+    let stored = h
+        .raw
+        .text(
+            "SELECT secret_hash FROM sessions WHERE id = $1",
+            &[public_id],
+        )
+        .await;
+    assert!(!stored.contains(secret_part));
+    assert_eq!(stored.len(), 64);
+    assert_eq!(h.store.config_version().await.unwrap(), version);
+    let audit = h.store.list_audit(a.org.id, 100, None).await.unwrap();
+    assert_eq!(audit.len(), audit_len);
+
+    // Each session is its own; a second one for the same user has other tokens.
+    let second = h.store.create_session(&principal, 3600).await.unwrap();
+    assert_ne!(second.token.expose(), token);
+    assert_ne!(second.csrf_token, issued.csrf_token);
+
+    // The role comes from the users table as it is now.
+    h.raw
+        .exec(
+            "UPDATE users SET role = 'member' WHERE id = $1",
+            &[&principal.user_id.to_string()],
+        )
+        .await;
+    let demoted = h.store.session(token).await.unwrap().unwrap();
+    assert_eq!(demoted.principal.role, Role::Member);
+
+    // Wrong secret, unknown id, bearer tokens and junk are not sessions (nor the reverse).
+    let wrong = format!("sbs_{public_id}_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert!(h.store.session(&wrong).await.unwrap().is_none());
+    let unknown = format!("sbs_{}_{secret_part}", "0".repeat(32));
+    assert!(h.store.session(&unknown).await.unwrap().is_none());
+    let api_token = a.admin.token.token.expose();
+    for junk in ["", "sbs_", "sbs_zz_zz", api_token] {
+        assert!(h.store.session(junk).await.unwrap().is_none(), "{junk}");
+    }
+    assert!(h.store.authenticate_token(token).await.unwrap().is_none());
+
+    // Logging out needs the whole token; unknown or malformed ones are no error.
+    h.store.delete_session(&wrong).await.unwrap();
+    assert!(h.store.session(token).await.unwrap().is_some());
+    h.store.delete_session(token).await.unwrap();
+    assert!(h.store.session(token).await.unwrap().is_none());
+    h.store.delete_session(token).await.unwrap();
+    h.store.delete_session("junk").await.unwrap();
+    assert!(
+        h.store
+            .session(second.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Expiry.
+    let instant = h.store.create_session(&principal, 0).await.unwrap();
+    assert!(
+        h.store
+            .session(instant.token.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let brief = h.store.create_session(&principal, 1).await.unwrap();
+    assert!(
+        h.store
+            .session(brief.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(
+        h.store
+            .session(brief.token.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A principal whose user is not in its organization gets no session.
+    let forged = Principal {
+        org_id: b.org.id,
+        ..principal.clone()
+    };
+    assert!(matches!(
+        h.store.create_session(&forged, 60).await,
+        Err(StoreError::NotFound)
+    ));
 }

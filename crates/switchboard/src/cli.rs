@@ -52,6 +52,32 @@ pub struct SettingArgs {
     pub log: Option<String>,
     #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", global = true)]
     pub max_body_bytes: Option<usize>,
+    #[arg(long, env = "SWITCHBOARD_OPENAI_BASE_URL", global = true)]
+    pub openai_base_url: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_ANTHROPIC_BASE_URL", global = true)]
+    pub anthropic_base_url: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_BEDROCK_ENDPOINT", global = true)]
+    pub bedrock_endpoint: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_STS_ENDPOINT", global = true)]
+    pub sts_endpoint: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_VERTEX_ENDPOINT", global = true)]
+    pub vertex_endpoint: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_GOOGLE_TOKEN_URL", global = true)]
+    pub google_token_url: Option<String>,
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MANAGED_OPENAI_API_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub managed_openai_api_key: Option<String>,
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MANAGED_ANTHROPIC_API_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub managed_anthropic_api_key: Option<String>,
 }
 
 #[derive(Subcommand)]

@@ -6,7 +6,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use switchboard_core::{Role, SecretValue};
+use switchboard_providers::EgressClient;
+use switchboard_server::dataplane::Snapshots;
 use switchboard_server::{AppState, bootstrap};
+
+/// How often the server looks for configuration written by the CLI or other replicas.
+const CONFIG_REFRESH: std::time::Duration = std::time::Duration::from_millis(500);
 use switchboard_store::{Actor, Store};
 use tracing_subscriber::EnvFilter;
 
@@ -68,8 +73,12 @@ async fn serve(settings: Resolved) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
     let addr = listener.local_addr()?;
+    let snapshots = Snapshots::new(store.clone()).await?;
+    snapshots.spawn_refresher(CONFIG_REFRESH);
+    let egress = EgressClient::new(settings.server.egress.clone(), settings.server.timeouts)
+        .context("cannot build the outbound HTTP client")?;
     tracing::info!(%addr, backend = store.backend(), "listening");
-    let state = AppState::new(store, settings.server);
+    let state = AppState::new(store, snapshots, egress, settings.server);
     switchboard_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

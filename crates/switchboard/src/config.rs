@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
-use switchboard_core::ProviderType;
 use switchboard_core::catalog::CLAUDE_HAIKU_4_5;
 use switchboard_core::egress::EgressPolicy;
+use switchboard_core::{ProviderType, SecretValue};
+use switchboard_providers::{Timeouts, UpstreamSettings};
 use switchboard_server::Settings;
 
 use crate::cli::SettingArgs;
@@ -34,6 +35,14 @@ struct FileSettings {
     retention_days: Option<u32>,
     log: Option<String>,
     max_body_bytes: Option<usize>,
+    openai_base_url: Option<String>,
+    anthropic_base_url: Option<String>,
+    bedrock_endpoint: Option<String>,
+    sts_endpoint: Option<String>,
+    vertex_endpoint: Option<String>,
+    google_token_url: Option<String>,
+    managed_openai_api_key: Option<String>,
+    managed_anthropic_api_key: Option<String>,
 }
 
 /// Every setting with its final value.
@@ -80,6 +89,35 @@ pub fn resolve(args: SettingArgs) -> Result<Resolved> {
     if !(1..=DEFAULT_RETENTION_DAYS).contains(&max_retention_days) {
         bail!("SWITCHBOARD_RETENTION_DAYS must be between 1 and 30");
     }
+    let defaults = UpstreamSettings::default();
+    let upstream = UpstreamSettings {
+        openai_base_url: args
+            .openai_base_url
+            .or(file.openai_base_url)
+            .unwrap_or(defaults.openai_base_url),
+        anthropic_base_url: args
+            .anthropic_base_url
+            .or(file.anthropic_base_url)
+            .unwrap_or(defaults.anthropic_base_url),
+        managed_openai_key: args
+            .managed_openai_api_key
+            .or(file.managed_openai_api_key)
+            .filter(|k| !k.is_empty())
+            .map(SecretValue::new),
+        managed_anthropic_key: args
+            .managed_anthropic_api_key
+            .or(file.managed_anthropic_api_key)
+            .filter(|k| !k.is_empty())
+            .map(SecretValue::new),
+    };
+    // Bedrock, STS, Vertex and Google token endpoints are accepted now and take effect
+    // with the native Bedrock and Vertex adapters.
+    let _ = (
+        args.bedrock_endpoint.or(file.bedrock_endpoint),
+        args.sts_endpoint.or(file.sts_endpoint),
+        args.vertex_endpoint.or(file.vertex_endpoint),
+        args.google_token_url.or(file.google_token_url),
+    );
     Ok(Resolved {
         database_url: args
             .database_url
@@ -105,6 +143,8 @@ pub fn resolve(args: SettingArgs) -> Result<Resolved> {
                 .or(file.max_body_bytes)
                 .unwrap_or(DEFAULT_MAX_BODY_BYTES),
             egress,
+            upstream,
+            timeouts: Timeouts::default(),
         },
     })
 }

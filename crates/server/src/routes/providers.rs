@@ -81,22 +81,15 @@ pub async fn create(
             .map_err(|e: switchboard_core::provider::UnknownProviderType| {
                 PortError::invalid_config(e.to_string()).with_detail("field", "provider")
             })?;
-    let config = match (provider, body.config) {
-        (_, Some(config)) => config,
-        (ProviderType::Managed, None) => Map::new(),
-        (_, None) => {
-            return Err(PortError::invalid_config("config is required")
-                .with_detail("field", "config")
-                .into());
-        }
-    };
-    let write = ProviderWrite {
+    let (record, created) = create_provider(
+        &state,
+        &caller,
         provider,
-        enabled: body.enabled.unwrap_or(true),
-        config,
-        overrides: body.overrides.unwrap_or_default(),
-    };
-    let (record, created) = save(&state, &caller, write).await?;
+        body.config,
+        body.overrides,
+        body.enabled,
+    )
+    .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -119,28 +112,12 @@ pub async fn update(
     refuse_connection_validation(&query)?;
     let body: UpdateBody = body.parse()?;
     let provider = parse_path_type(&provider)?;
-    let current = state
-        .store
-        .get_provider(caller.0.org_id, provider)
-        .await?
-        .ok_or_else(|| PortError::provider_not_found(provider.as_str()))?;
-    let mut write = ProviderWrite {
-        provider,
-        enabled: body.enabled.unwrap_or(current.enabled),
-        config: current.config,
-        overrides: current.overrides,
+    let patch = ProviderPatch {
+        config: body.config,
+        overrides: body.overrides,
+        enabled: body.enabled,
     };
-    if let Some(patch) = &body.config {
-        merge_config(&mut write.config, patch);
-        // Overrides of models the new catalog no longer lists would make the stored
-        // provider invalid; they go with their models. Overrides in this request are
-        // merged afterwards and still validated.
-        prune_overrides(provider, &write.config, &mut write.overrides);
-    }
-    if let Some(patch) = &body.overrides {
-        merge_overrides(&mut write.overrides, patch);
-    }
-    let (record, _) = save(&state, &caller, write).await?;
+    let record = update_provider(&state, &caller, provider, patch).await?;
     Ok(object_envelope(provider_view(&record)))
 }
 
@@ -154,6 +131,87 @@ pub async fn delete(
         .require_admin(&state, "provider.delete", &resource)
         .await?;
     let provider = parse_path_type(&provider)?;
+    delete_provider(&state, &caller, provider).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A change to a stored provider, with the JSON API's PUT semantics: absent parts keep
+/// their value, `config` and `overrides.models` merge key by key (`null` removes).
+#[derive(Default)]
+pub struct ProviderPatch {
+    pub config: Option<Map<String, Value>>,
+    pub overrides: Option<Overrides>,
+    pub enabled: Option<bool>,
+}
+
+/// Connects (or replaces) a provider; the flag says whether it was created. Shared by the
+/// JSON API and the web UI so both apply the same rules. The caller must be an admin.
+pub async fn create_provider(
+    state: &AppState,
+    caller: &Caller,
+    provider: ProviderType,
+    config: Option<Map<String, Value>>,
+    overrides: Option<Overrides>,
+    enabled: Option<bool>,
+) -> ApiResult<(ProviderRecord, bool)> {
+    let config = match (provider, config) {
+        (_, Some(config)) => config,
+        (ProviderType::Managed, None) => Map::new(),
+        (_, None) => {
+            return Err(PortError::invalid_config("config is required")
+                .with_detail("field", "config")
+                .into());
+        }
+    };
+    let write = ProviderWrite {
+        provider,
+        enabled: enabled.unwrap_or(true),
+        config,
+        overrides: overrides.unwrap_or_default(),
+    };
+    save(state, caller, write).await
+}
+
+/// Applies `patch` to the stored provider and saves the result. Shared by the JSON API and
+/// the web UI. The caller must be an admin.
+pub async fn update_provider(
+    state: &AppState,
+    caller: &Caller,
+    provider: ProviderType,
+    patch: ProviderPatch,
+) -> ApiResult<ProviderRecord> {
+    let current = state
+        .store
+        .get_provider(caller.0.org_id, provider)
+        .await?
+        .ok_or_else(|| PortError::provider_not_found(provider.as_str()))?;
+    let mut write = ProviderWrite {
+        provider,
+        enabled: patch.enabled.unwrap_or(current.enabled),
+        config: current.config,
+        overrides: current.overrides,
+    };
+    if let Some(config) = &patch.config {
+        merge_config(&mut write.config, config);
+        // Overrides of models the new catalog no longer lists would make the stored
+        // provider invalid; they go with their models. Overrides in this request are
+        // merged afterwards and still validated.
+        prune_overrides(provider, &write.config, &mut write.overrides);
+    }
+    if let Some(overrides) = &patch.overrides {
+        merge_overrides(&mut write.overrides, overrides);
+    }
+    let (record, _) = save(state, caller, write).await?;
+    Ok(record)
+}
+
+/// Deletes a provider; `managed` is built in and can only be disabled. The caller must be
+/// an admin.
+pub async fn delete_provider(
+    state: &AppState,
+    caller: &Caller,
+    provider: ProviderType,
+) -> ApiResult<()> {
     if provider == ProviderType::Managed {
         return Err(PortError::invalid_request(
             "The managed provider is built in and cannot be deleted; disable it instead",
@@ -167,7 +225,7 @@ pub async fn delete(
     if !deleted {
         return Err(PortError::provider_not_found(provider.as_str()).into());
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
 }
 
 /// Validates the whole provider as it would be stored, then stores it with its audit entry.

@@ -82,19 +82,14 @@ pub async fn create(
         .require_admin(&state, "secret.create", "secrets")
         .await?;
     let body: CreateBody = body.parse()?;
-    check_name(&body.name)?;
-    let value = check_value(body.value)?;
-    check_description(body.description.as_deref())?;
-    let meta = state
-        .store
-        .create_secret(
-            caller.0.org_id,
-            &caller.actor(),
-            &body.name,
-            value,
-            body.description.as_deref(),
-        )
-        .await?;
+    let meta = create_secret(
+        &state,
+        &caller,
+        &body.name,
+        body.value,
+        body.description.as_deref(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, object_envelope(secret_view(&meta))).into_response())
 }
 
@@ -109,22 +104,13 @@ pub async fn update(
         .await?;
     let body: PatchBody = body.parse()?;
     let update = SecretUpdate {
-        value: body.value.map(check_value).transpose()?,
+        value: body.value,
         description: body.description,
     };
-    if let Some(Some(description)) = &update.description {
-        check_description(Some(description))?;
-    }
-    let meta = state
-        .store
-        .update_secret(caller.0.org_id, &caller.actor(), &name, update)
-        .await?
-        .ok_or_else(|| secret_not_found(&name))?;
+    let meta = update_secret(&state, &caller, &name, update).await?;
     Ok(object_envelope(secret_view(&meta)))
 }
 
-/// Deleting a secret that a provider still names would break that provider silently, so it
-/// is refused with the providers listed.
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -133,13 +119,67 @@ pub async fn delete(
     caller
         .require_admin(&state, "secret.delete", &resource(&name))
         .await?;
+    delete_secret(&state, &caller, &name).await?;
+    Ok(axum::Json(json!({ "ok": true })).into_response())
+}
+
+/// Checks and stores a new secret. Shared by the JSON API and the web UI. The caller must be
+/// an admin.
+pub async fn create_secret(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    value: SecretValue,
+    description: Option<&str>,
+) -> ApiResult<SecretMeta> {
+    check_name(name)?;
+    let value = check_value(value)?;
+    check_description(description)?;
+    let meta = state
+        .store
+        .create_secret(caller.0.org_id, &caller.actor(), name, value, description)
+        .await?;
+    Ok(meta)
+}
+
+/// Checks and applies a change to a secret. Shared by the JSON API and the web UI. The
+/// caller must be an admin.
+pub async fn update_secret(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    update: SecretUpdate,
+) -> ApiResult<SecretMeta> {
+    let update = SecretUpdate {
+        value: update.value.map(check_value).transpose()?,
+        description: update.description,
+    };
+    if let Some(Some(description)) = &update.description {
+        check_description(Some(description))?;
+    }
+    let meta = state
+        .store
+        .update_secret(caller.0.org_id, &caller.actor(), name, update)
+        .await?
+        .ok_or_else(|| secret_not_found(name))?;
+    Ok(meta)
+}
+
+/// Deletes a secret. A secret that a provider still names would break that provider
+/// silently, so deleting it is refused with the providers listed. Shared by the JSON API
+/// and the web UI. The caller must be an admin.
+pub async fn delete_secret(state: &AppState, caller: &Caller, name: &str) -> ApiResult<()> {
     let org = caller.0.org_id;
     let users: Vec<Value> = state
         .store
         .list_providers(org)
         .await?
         .iter()
-        .filter(|p| referenced_secrets(p.provider, &p.config).contains(&name))
+        .filter(|p| {
+            referenced_secrets(p.provider, &p.config)
+                .iter()
+                .any(|s| s == name)
+        })
         .map(|p| json!(p.provider))
         .collect();
     if !users.is_empty() {
@@ -152,12 +192,12 @@ pub async fn delete(
     }
     if !state
         .store
-        .delete_secret(org, &caller.actor(), &name)
+        .delete_secret(org, &caller.actor(), name)
         .await?
     {
-        return Err(secret_not_found(&name).into());
+        return Err(secret_not_found(name).into());
     }
-    Ok(axum::Json(json!({ "ok": true })).into_response())
+    Ok(())
 }
 
 fn resource(name: &str) -> String {

@@ -6,6 +6,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use switchboard_core::PortError;
+use switchboard_core::records::AiSettings;
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
@@ -37,9 +38,27 @@ pub async fn put(
         .require_admin(&state, "ai_settings.update", "ai-settings")
         .await?;
     let body: SettingsBody = body.parse()?;
+    let saved = update_settings(
+        &state,
+        &caller,
+        body.retention_days,
+        body.store_interaction_data,
+    )
+    .await?;
+    Ok(object_envelope(json!(saved)))
+}
+
+/// Checks and applies a change to the data controls; absent values keep theirs. Shared by
+/// the JSON API and the web UI. The caller must be an admin.
+pub async fn update_settings(
+    state: &AppState,
+    caller: &Caller,
+    retention_days: Option<u32>,
+    store_interaction_data: Option<bool>,
+) -> ApiResult<AiSettings> {
     let org = caller.0.org_id;
     let mut settings = state.store.get_ai_settings(org).await?;
-    if let Some(days) = body.retention_days {
+    if let Some(days) = retention_days {
         let max = state.settings.max_retention_days;
         if !(1..=max).contains(&days) {
             return Err(PortError::invalid_request(format!(
@@ -50,12 +69,12 @@ pub async fn put(
         }
         settings.retention_days = days;
     }
-    if let Some(store) = body.store_interaction_data {
+    if let Some(store) = store_interaction_data {
         settings.store_interaction_data = store;
     }
     let saved = state
         .store
         .put_ai_settings(org, &caller.actor(), settings)
         .await?;
-    Ok(object_envelope(json!(saved)))
+    Ok(saved)
 }

@@ -215,6 +215,38 @@ macro_rules! impl_store {
             fn rotate_keys(&self, batch: u32) -> StoreFuture<'_, RotationReport> {
                 Box::pin(self.op_rotate_keys(batch))
             }
+
+            fn load_org_config(&self, org: OrgId) -> StoreFuture<'_, Option<OrgConfig>> {
+                Box::pin(self.op_load_org_config(org))
+            }
+
+            fn unseal(&self, org: OrgId, secret: &SealedSecret) -> StoreResult<SecretValue> {
+                self.op_unseal(org, secret)
+            }
+
+            fn token_fingerprint(&self, token: &str) -> Option<TokenFingerprint> {
+                self.op_token_fingerprint(token)
+            }
+
+            fn changes_since(&self, version: i64) -> StoreFuture<'_, ConfigChanges> {
+                Box::pin(self.op_changes_since(version))
+            }
+
+            fn create_session<'a>(
+                &'a self,
+                principal: &'a Principal,
+                ttl_seconds: u64,
+            ) -> StoreFuture<'a, IssuedSession> {
+                Box::pin(self.op_create_session(principal, ttl_seconds))
+            }
+
+            fn session<'a>(&'a self, token: &'a str) -> StoreFuture<'a, Option<SessionInfo>> {
+                Box::pin(self.op_session(token))
+            }
+
+            fn delete_session<'a>(&'a self, token: &'a str) -> StoreFuture<'a, ()> {
+                Box::pin(self.op_delete_session(token))
+            }
         }
     };
 }

@@ -16,6 +16,8 @@ mod ops_audit;
 #[macro_use]
 mod ops_config;
 #[macro_use]
+mod ops_dataplane;
+#[macro_use]
 mod ops_identity;
 #[macro_use]
 mod ops_keys;
@@ -23,6 +25,8 @@ mod ops_keys;
 mod ops_migrate;
 #[macro_use]
 mod ops_secrets;
+#[macro_use]
+mod ops_sessions;
 #[macro_use]
 mod dispatch;
 mod postgres;

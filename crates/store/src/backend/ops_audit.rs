@@ -1,6 +1,7 @@
 //! Audit chain appends and reads, the config version counter, and the shared tail of every
 //! management write. Expanded once per back end by `ops_audit!(StoreType)`; the expansion
-//! site provides `Db`, `Conn`, `LOCK_ORG_SQL`, `write_tx`, `read_pool` and `notify_config`.
+//! site provides `Db`, `Conn`, `LOCK_ORG_SQL`, `write_tx`, `read_tx`, `read_pool` and
+//! `notify_config`.
 
 macro_rules! ops_audit {
     ($store:ty) => {
@@ -51,11 +52,24 @@ macro_rules! ops_audit {
                 Ok(entry)
             }
 
-            async fn bump_config(conn: &mut Conn) -> StoreResult<i64> {
+            /// Bumps the config version and logs which organization the write changed
+            /// (for `changes_since`), in the caller's transaction. The version row's lock
+            /// serializes bumps, so logged versions are consecutive and commit in order.
+            async fn bump_config(conn: &mut Conn, org: OrgId) -> StoreResult<i64> {
                 let row = sqlx::query(sql::BUMP_CONFIG_VERSION)
                     .fetch_one(&mut *conn)
                     .await?;
                 let version = row.int("version")?;
+                sqlx::query(sql::INSERT_CONFIG_CHANGE)
+                    .bind(version)
+                    .bind(org.to_string())
+                    .bind(Timestamp::now().to_string())
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query(sql::PRUNE_CONFIG_CHANGES)
+                    .bind(version - support::CONFIG_CHANGES_KEPT)
+                    .execute(&mut *conn)
+                    .await?;
                 Self::notify_config(conn, version).await?;
                 Ok(version)
             }
@@ -69,14 +83,18 @@ macro_rules! ops_audit {
                 event: AuditEvent,
             ) -> StoreResult<()> {
                 Self::append_audit_in(&mut tx, org, actor, &event).await?;
-                Self::bump_config(&mut tx).await?;
+                Self::bump_config(&mut tx, org).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
             async fn op_config_version(&self) -> StoreResult<i64> {
+                Self::config_version_in(&mut *self.read_pool().acquire().await?).await
+            }
+
+            async fn config_version_in(conn: &mut Conn) -> StoreResult<i64> {
                 let row = sqlx::query(sql::CONFIG_VERSION)
-                    .fetch_one(self.read_pool())
+                    .fetch_one(&mut *conn)
                     .await?;
                 row.int("version")
             }

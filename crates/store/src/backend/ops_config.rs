@@ -5,9 +5,14 @@ macro_rules! ops_config {
     ($store:ty) => {
         impl $store {
             async fn op_list_providers(&self, org: OrgId) -> StoreResult<Vec<ProviderRecord>> {
+                Self::providers_in(&mut *self.read_pool().acquire().await?, org).await
+            }
+
+            /// In the contract's type order.
+            async fn providers_in(conn: &mut Conn, org: OrgId) -> StoreResult<Vec<ProviderRecord>> {
                 let found = sqlx::query(sql::LIST_PROVIDERS)
                     .bind(org.to_string())
-                    .fetch_all(self.read_pool())
+                    .fetch_all(&mut *conn)
                     .await?;
                 let mut records = found
                     .iter()

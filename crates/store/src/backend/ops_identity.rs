@@ -46,7 +46,7 @@ macro_rules! ops_identity {
                 let admin = self
                     .insert_user(&mut tx, org.id, &actor, &email, Role::Admin, password_hash)
                     .await?;
-                Self::bump_config(&mut tx).await?;
+                Self::bump_config(&mut tx, org.id).await?;
                 tx.commit().await?;
                 Ok(NewOrganization { org, admin })
             }
@@ -222,7 +222,7 @@ macro_rules! ops_identity {
                 let new_user = self
                     .insert_user(&mut tx, org, actor, &email, role, password_hash)
                     .await?;
-                Self::bump_config(&mut tx).await?;
+                Self::bump_config(&mut tx, org).await?;
                 tx.commit().await?;
                 Ok(new_user)
             }
@@ -255,7 +255,7 @@ macro_rules! ops_identity {
                     .ok_or(StoreError::NotFound)?;
                 let user = rows::user(&row)?;
                 let token = self.insert_api_token(&mut tx, org, actor, &user).await?;
-                Self::bump_config(&mut tx).await?;
+                Self::bump_config(&mut tx, org).await?;
                 tx.commit().await?;
                 Ok(token)
             }

@@ -19,11 +19,18 @@ const LOCK_ORG_SQL: &str = "SELECT id FROM organizations WHERE id = $1 FOR NO KE
 const MIGRATION_LOCK_ID: i64 = 0x0073_622d_6d69_6772;
 const MAX_CONNECTIONS: u32 = 10;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../../migrations/postgres/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "data_plane",
+        sql: include_str!("../../migrations/postgres/0002_data_plane.sql"),
+    },
+];
 
 pub(crate) struct PgStore {
     pool: Pool<Db>,
@@ -46,6 +53,15 @@ impl PgStore {
 
     fn read_pool(&self) -> &Pool<Db> {
         &self.pool
+    }
+
+    /// One snapshot for every statement in it (the default, READ COMMITTED, would take a
+    /// new one per statement), and read-only so it can never take a write lock.
+    async fn read_tx(&self) -> StoreResult<Transaction<'static, Db>> {
+        Ok(self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await?)
     }
 
     /// Delivered to listeners only when the transaction commits.
@@ -89,4 +105,6 @@ ops_identity!(PgStore);
 ops_config!(PgStore);
 ops_secrets!(PgStore);
 ops_keys!(PgStore);
+ops_dataplane!(PgStore);
+ops_sessions!(PgStore);
 impl_store!(PgStore, "postgres");

@@ -13,7 +13,7 @@ use switchboard_core::{OrgId, Principal, ProviderType, Role, UserId};
 
 use crate::audit::StoredAudit;
 use crate::vault::WrappedKey;
-use crate::{StoreError, StoreResult};
+use crate::{SessionInfo, StoreError, StoreResult};
 
 /// The column types the schema uses, readable from either back end's rows.
 pub(crate) trait RowExt {
@@ -127,6 +127,15 @@ pub(crate) fn secret_meta(row: &impl RowExt) -> StoreResult<SecretMeta> {
         description: row.opt_text("description")?,
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
+    })
+}
+
+/// A session from a row with the principal's columns, `csrf_token` and `expires_at`.
+pub(crate) fn session(row: &impl RowExt) -> StoreResult<SessionInfo> {
+    Ok(SessionInfo {
+        principal: principal(row)?,
+        csrf_token: row.text("csrf_token")?,
+        expires_at: timestamp(row, "expires_at")?,
     })
 }
 

@@ -7,6 +7,8 @@ pub const INSERT_ORG: &str = "INSERT INTO organizations (id, name, created_at) V
 pub const ORG_BY_NAME: &str = "SELECT id, name, created_at FROM organizations WHERE name = $1";
 pub const LIST_ORGS: &str = "SELECT id, name, created_at FROM organizations ORDER BY name";
 pub const ORG_EXISTS: &str = "SELECT id FROM organizations WHERE id = $1";
+pub const ORG_BY_ID: &str = "SELECT id, name, created_at FROM organizations WHERE id = $1";
+pub const ALL_ORG_IDS: &str = "SELECT id FROM organizations ORDER BY id";
 
 // Users and tokens --------------------------------------------------------------------------
 pub const INSERT_USER: &str = "INSERT INTO users \
@@ -67,6 +69,8 @@ pub const UPDATE_SECRET_META: &str = "UPDATE secrets SET description = $3, updat
 pub const DELETE_SECRET: &str = "DELETE FROM secrets WHERE org_id = $1 AND name = $2";
 pub const SECRET_CIPHERTEXT: &str = "SELECT ciphertext FROM secrets \
     WHERE org_id = $1 AND name = $2";
+pub const SEALED_SECRETS: &str = "SELECT name, ciphertext FROM secrets WHERE org_id = $1 \
+    ORDER BY name";
 
 pub const INSERT_DATA_KEY: &str = "INSERT INTO data_keys (org_id, wrapped_key, kek_version, \
     created_at) VALUES ($1, $2, $3, $4)";
@@ -108,6 +112,23 @@ pub const AUDIT_PAGE: &str = "SELECT id, org_id, seq, at, actor, action, resourc
 pub const CONFIG_VERSION: &str = "SELECT version FROM config_version WHERE id = 1";
 pub const BUMP_CONFIG_VERSION: &str =
     "UPDATE config_version SET version = version + 1 WHERE id = 1 RETURNING version";
+/// One row per config version: which organization that write changed.
+pub const INSERT_CONFIG_CHANGE: &str =
+    "INSERT INTO config_changes (version, org_id, at) VALUES ($1, $2, $3)";
+pub const PRUNE_CONFIG_CHANGES: &str = "DELETE FROM config_changes WHERE version <= $1";
+/// `n` per organization lets the caller check that no version after `$1` is missing.
+pub const CHANGED_ORGS: &str = "SELECT org_id, COUNT(*) AS n FROM config_changes \
+    WHERE version > $1 GROUP BY org_id ORDER BY org_id";
+
+// Browser sessions ----------------------------------------------------------------------------
+pub const INSERT_SESSION: &str = "INSERT INTO sessions (id, org_id, user_id, secret_hash, \
+    csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub const SESSION_PRINCIPAL: &str = "SELECT s.secret_hash, s.csrf_token, s.expires_at, u.id, \
+    u.org_id, u.email, u.role FROM sessions s \
+    JOIN users u ON u.id = s.user_id AND u.org_id = s.org_id WHERE s.id = $1";
+pub const SESSION_SECRET_HASH: &str = "SELECT secret_hash FROM sessions WHERE id = $1";
+pub const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = $1";
+pub const PURGE_EXPIRED_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
 
 // Migrations --------------------------------------------------------------------------------
 pub const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\

@@ -20,11 +20,18 @@ const LOCK_ORG_SQL: &str = sql::ORG_EXISTS;
 const READERS: u32 = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "data_plane",
+        sql: include_str!("../../migrations/sqlite/0002_data_plane.sql"),
+    },
+];
 
 pub(crate) struct SqliteStore {
     writer: Pool<Db>,
@@ -53,6 +60,12 @@ impl SqliteStore {
 
     fn read_pool(&self) -> &Pool<Db> {
         &self.reader
+    }
+
+    /// A deferred transaction on a reader: in WAL mode its first read pins a snapshot that
+    /// every later read in it shares, while writers carry on.
+    async fn read_tx(&self) -> StoreResult<Transaction<'static, Db>> {
+        Ok(self.reader.begin().await?)
     }
 
     /// Single-node SQLite needs no cross-process notification: the server polls
@@ -97,4 +110,6 @@ ops_identity!(SqliteStore);
 ops_config!(SqliteStore);
 ops_secrets!(SqliteStore);
 ops_keys!(SqliteStore);
+ops_dataplane!(SqliteStore);
+ops_sessions!(SqliteStore);
 impl_store!(SqliteStore, "sqlite");

@@ -18,9 +18,10 @@ pub(crate) mod prelude {
     pub(crate) use crate::tokens::{self, TokenKind};
     pub(crate) use crate::vault::{KeyOwner, PEPPER_KEY, Vault, WrappedKey};
     pub(crate) use crate::{
-        Actor, AuditEvent, BrokenLink, ClientCredentials, IssuedToken, MasterKeyRing,
-        NewOrganization, NewUser, ProviderWrite, RotationReport, SecretUpdate, Store, StoreError,
-        StoreFuture, StoreResult,
+        Actor, AuditEvent, BrokenLink, ClientCredentials, ConfigChanges, IssuedSession,
+        IssuedToken, MasterKeyRing, NewOrganization, NewUser, OrgConfig, ProviderWrite,
+        RotationReport, SealedSecret, SecretUpdate, SessionInfo, Store, StoreError, StoreFuture,
+        StoreResult, TokenFingerprint,
     };
     pub(crate) use serde_json::json;
     pub(crate) use sqlx::{Pool, Transaction};
@@ -33,6 +34,11 @@ pub(crate) mod prelude {
 
 /// The longest access-token lifetime honoured (one year); longer requests are capped.
 const MAX_TTL_SECONDS: u64 = 365 * 24 * 3600;
+
+/// How many of the newest `config_changes` rows every write keeps. A count rather than an
+/// age: the table stays small however busy the instance is, and a replica that fell more
+/// than this many writes behind (or was down for long) just reloads every organization.
+pub(crate) const CONFIG_CHANGES_KEPT: i64 = 10_000;
 
 /// Emails are unique instance-wide regardless of case, so they are stored lower-case.
 pub(crate) fn normalize_email(email: &str) -> StoreResult<String> {
@@ -79,12 +85,30 @@ pub(crate) fn parse_org_id(text: &str) -> StoreResult<OrgId> {
         .map_err(|_| StoreError::corrupt("unreadable organization id"))
 }
 
-/// When an access token issued now with `ttl_seconds` expires, and the ttl actually used.
+/// When an access token or session issued now with `ttl_seconds` expires, and the ttl
+/// actually used.
 pub(crate) fn expiry(now: Timestamp, ttl_seconds: u64) -> (Timestamp, u64) {
     let ttl = ttl_seconds.min(MAX_TTL_SECONDS);
     let seconds = i64::try_from(ttl).unwrap_or(0);
     let at = Timestamp::from_datetime(now.datetime() + Duration::seconds(seconds));
     (at, ttl)
+}
+
+/// The organizations changed after version `since`, from the change log's rows after it
+/// (organization, number of versions), or `None` when the log cannot account for every
+/// version in `(since, current]` and the caller must treat every organization as changed.
+///
+/// Each bump logs exactly one row, so the log is complete for that range exactly when it
+/// holds `current - since` rows in it. That one check covers a pruned log, versions written
+/// before the log existed, and a `since` from the future (another database, a restore).
+pub(crate) fn changed_orgs(
+    since: i64,
+    current: i64,
+    logged: Vec<(OrgId, i64)>,
+) -> Option<Vec<OrgId>> {
+    let covered: i64 = logged.iter().map(|(_, n)| n).sum();
+    (since <= current && covered == current - since)
+        .then(|| logged.into_iter().map(|(org, _)| org).collect())
 }
 
 /// Sorts providers in the contract's type order.
@@ -158,6 +182,17 @@ mod tests {
         for bad in ["", "no-at", "@x", "x@", "a b@c"] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn changes_are_trusted_only_when_the_log_is_complete() {
+        let (a, b) = (OrgId::new(), OrgId::new());
+        assert_eq!(changed_orgs(5, 5, vec![]), Some(vec![]));
+        assert_eq!(changed_orgs(2, 5, vec![(a, 2), (b, 1)]), Some(vec![a, b]));
+        // Version 3 was pruned (or never logged): reload everything.
+        assert_eq!(changed_orgs(2, 5, vec![(a, 1), (b, 1)]), None);
+        assert_eq!(changed_orgs(0, 5, vec![]), None);
+        assert_eq!(changed_orgs(9, 5, vec![]), None);
     }
 
     #[test]

@@ -83,13 +83,23 @@ impl Server {
     }
 
     pub async fn start_with(backend: Backend, keys: KeySource) -> Server {
+        Self::start_opts(backend, keys, Vec::new()).await
+    }
+
+    /// Starts with extra environment variables (upstream URLs, egress allowances, …).
+    pub async fn start_opts(
+        backend: Backend,
+        keys: KeySource,
+        extra_env: Vec<(String, String)>,
+    ) -> Server {
         let dir = std::env::temp_dir().join(format!("sbt-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let database_url = match backend {
             Backend::Sqlite => format!("sqlite://{}/switchboard.db", dir.display()),
             Backend::Postgres => fresh_postgres_database().await,
         };
-        let env = base_env(&dir, &database_url, &keys);
+        let mut env = base_env(&dir, &database_url, &keys);
+        env.extend(extra_env);
         Self::spawn(backend, dir, database_url, env)
     }
 

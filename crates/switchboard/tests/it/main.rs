@@ -1,12 +1,15 @@
 //! Integration tests: the real binary, over HTTP, on SQLite and (when configured) PostgreSQL.
 
+mod gateway;
 mod harness;
 
 mod access;
 mod audit;
 mod defaults;
+mod inference;
 mod isolation;
 mod keys;
 mod ops;
 mod providers;
 mod secrets;
+mod ui;

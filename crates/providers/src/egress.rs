@@ -1,0 +1,164 @@
+//! The one outbound HTTP client. Every upstream call, connection test and model listing goes
+//! through it, so the egress policy cannot be skipped by a code path that forgot it.
+//!
+//! Layers of defence, each closing a hole the others leave:
+//! - the URL is checked before every request (scheme, userinfo, IP literals, internal
+//!   names) — reqwest never consults a resolver for IP literals;
+//! - host names resolve through [`PolicyResolver`], which refuses the whole name if any
+//!   address is blocked, so the connection goes only to addresses that were checked
+//!   (no second resolution for DNS rebinding to exploit);
+//! - redirects are never followed and proxies from the environment are ignored;
+//! - connect, response-head ("first byte") and idle timeouts bound every call.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use switchboard_core::egress::{EgressError, EgressPolicy};
+
+/// Timeouts of outbound calls.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// Until the response head arrives.
+    pub first_byte: Duration,
+    /// Between two body reads.
+    pub idle: Duration,
+    /// A whole non-streaming exchange.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(120),
+            idle: Duration::from_secs(120),
+            total: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Why an outbound call did not produce a response.
+#[derive(Debug, thiserror::Error)]
+pub enum EgressFailure {
+    #[error("the upstream address is not allowed: {0}")]
+    Blocked(#[from] EgressError),
+    #[error("the upstream did not answer in time")]
+    Timeout,
+    #[error("the upstream could not be reached")]
+    Unreachable,
+}
+
+/// The shared outbound client. Cheap to clone.
+#[derive(Clone)]
+pub struct EgressClient {
+    client: reqwest::Client,
+    policy: Arc<EgressPolicy>,
+    timeouts: Timeouts,
+}
+
+impl EgressClient {
+    pub fn new(policy: EgressPolicy, timeouts: Timeouts) -> Result<Self, reqwest::Error> {
+        let policy = Arc::new(policy);
+        let client = reqwest::Client::builder()
+            .dns_resolver(PolicyResolver {
+                policy: policy.clone(),
+            })
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(timeouts.connect)
+            .read_timeout(timeouts.idle)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .http2_adaptive_window(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .http2_keep_alive_while_idle(true)
+            .build()?;
+        Ok(Self {
+            client,
+            policy,
+            timeouts,
+        })
+    }
+
+    pub fn policy(&self) -> &EgressPolicy {
+        &self.policy
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Starts a request after checking its URL against the policy.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, EgressFailure> {
+        let url = self.policy.check_url(url)?;
+        Ok(self.client.request(method, url))
+    }
+
+    /// Sends and waits for the response head, bounded by the first-byte timeout.
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, EgressFailure> {
+        match tokio::time::timeout(self.timeouts.first_byte, request.send()).await {
+            Err(_) => Err(EgressFailure::Timeout),
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => Err(classify(&error)),
+        }
+    }
+}
+
+/// Maps a reqwest failure to what callers may learn: a blocked address is reported as such
+/// (the operator can allow it); anything else is "unreachable" or "timeout", without the
+/// upstream's host or error text.
+fn classify(error: &reqwest::Error) -> EgressFailure {
+    if let Some(blocked) = find_egress_error(error) {
+        return EgressFailure::Blocked(blocked);
+    }
+    if error.is_timeout() {
+        return EgressFailure::Timeout;
+    }
+    tracing::debug!(error = %error, "upstream request failed");
+    EgressFailure::Unreachable
+}
+
+fn find_egress_error(error: &reqwest::Error) -> Option<EgressError> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(current) = source {
+        if let Some(found) = current.downcast_ref::<EgressError>() {
+            return Some(found.clone());
+        }
+        source = current.source();
+    }
+    None
+}
+
+/// Resolves with the system resolver, then refuses the name unless every address passes
+/// the policy; reqwest then connects only to these vetted addresses.
+struct PolicyResolver {
+    policy: Arc<EgressPolicy>,
+}
+
+impl Resolve for PolicyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            policy.check_name(&host)?;
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            for addr in &addrs {
+                policy.check_ip(&host, addr.ip())?;
+            }
+            let addrs: Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}

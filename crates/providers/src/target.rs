@@ -1,0 +1,447 @@
+//! Where and how to call a provider: the upstream URL, its authentication headers, the
+//! model name the upstream expects, and the wire protocol it speaks. One function per
+//! provider type; they differ only in these details, never in the request path's logic.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Map, Value};
+use switchboard_core::catalog::{ManagedUpstream, managed_upstream};
+use switchboard_core::config::{azure_openai_deployment, azure_openai_endpoint};
+use switchboard_core::{ProviderType, SecretValue};
+
+/// The wire protocol an upstream speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WireProtocol {
+    /// OpenAI Chat Completions (OpenAI, Azure OpenAI, OpenAI-compatible).
+    OpenAiChat,
+    /// Anthropic Messages (Anthropic, Azure Anthropic, Anthropic-compatible).
+    AnthropicMessages,
+}
+
+/// The Anthropic API version sent when the caller did not choose one.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// The dated Azure OpenAI API version used when a config names none.
+pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
+
+/// Operator-level upstream settings.
+#[derive(Clone, Debug)]
+pub struct UpstreamSettings {
+    /// Base of the OpenAI API, including `/v1`.
+    pub openai_base_url: String,
+    /// Base of the Anthropic API, without `/v1`.
+    pub anthropic_base_url: String,
+    pub managed_openai_key: Option<SecretValue>,
+    pub managed_anthropic_key: Option<SecretValue>,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        Self {
+            openai_base_url: "https://api.openai.com/v1".into(),
+            anthropic_base_url: "https://api.anthropic.com".into(),
+            managed_openai_key: None,
+            managed_anthropic_key: None,
+        }
+    }
+}
+
+/// A call ready to be made, minus the body.
+#[derive(Debug)]
+pub struct UpstreamTarget {
+    pub protocol: WireProtocol,
+    /// The full URL of the generation endpoint.
+    pub url: String,
+    /// Authentication and provider-specific headers (values marked sensitive).
+    pub headers: HeaderMap,
+    /// The model name to put in the upstream body.
+    pub upstream_model: String,
+}
+
+/// Why a target could not be built. Messages are safe to show the caller.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TargetError {
+    #[error("secret '{0}' referenced by the provider configuration does not exist")]
+    MissingSecret(String),
+    #[error("managed model '{0}' is unavailable: the platform has no key configured for it")]
+    ManagedUnavailable(String),
+    #[error("the provider configuration is incomplete: {0}")]
+    Config(&'static str),
+    #[error("provider type '{0}' is not supported by the gateway yet")]
+    Unsupported(ProviderType),
+}
+
+/// Looks up a secret value by name for the organization being served.
+pub trait SecretSource {
+    fn secret(&self, name: &str) -> Option<SecretValue>;
+}
+
+/// Builds the upstream target for `model` on `provider` with `config`.
+pub fn build_target(
+    provider: ProviderType,
+    config: &Map<String, Value>,
+    model: &str,
+    settings: &UpstreamSettings,
+    secrets: &dyn SecretSource,
+) -> Result<UpstreamTarget, TargetError> {
+    let cx = Cx { config, secrets };
+    match provider {
+        ProviderType::OpenAi => openai(
+            &settings.openai_base_url,
+            cx.secret("apiKeySecretName")?,
+            model,
+        ),
+        ProviderType::Anthropic => anthropic(
+            &settings.anthropic_base_url,
+            cx.secret("apiKeySecretName")?,
+            model,
+        ),
+        ProviderType::AzureOpenAi => azure_openai(&cx, model),
+        ProviderType::AzureAnthropic => azure_anthropic(&cx, model),
+        ProviderType::OpenAiCompatible => openai_compatible(&cx, model),
+        ProviderType::AnthropicCompatible => anthropic_compatible(&cx, model),
+        ProviderType::Managed => managed(settings, model),
+        other @ (ProviderType::Bedrock
+        | ProviderType::VertexGemini
+        | ProviderType::VertexAnthropic) => Err(TargetError::Unsupported(other)),
+    }
+}
+
+struct Cx<'a> {
+    config: &'a Map<String, Value>,
+    secrets: &'a dyn SecretSource,
+}
+
+impl Cx<'_> {
+    fn str(&self, key: &'static str) -> Option<&str> {
+        self.config.get(key).and_then(Value::as_str)
+    }
+
+    fn required(&self, key: &'static str) -> Result<&str, TargetError> {
+        self.str(key).ok_or(TargetError::Config(key))
+    }
+
+    /// The value of the secret named by config key `key`.
+    fn secret(&self, key: &'static str) -> Result<SecretValue, TargetError> {
+        let name = self.required(key)?;
+        self.secrets
+            .secret(name)
+            .ok_or_else(|| TargetError::MissingSecret(name.to_owned()))
+    }
+
+    fn optional_secret(&self, key: &'static str) -> Result<Option<SecretValue>, TargetError> {
+        match self.str(key) {
+            Some(_) => self.secret(key).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// `customHeaders` (already validated at save time never to touch auth, host, length
+    /// or hop-by-hop headers).
+    fn custom_headers(&self, headers: &mut HeaderMap) {
+        let Some(custom) = self.config.get("customHeaders").and_then(Value::as_object) else {
+            return;
+        };
+        for (name, value) in custom {
+            let (Ok(name), Some(Ok(value))) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                value.as_str().map(HeaderValue::from_str),
+            ) else {
+                continue;
+            };
+            headers.insert(name, value);
+        }
+    }
+}
+
+fn join(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+fn sensitive(value: &SecretValue) -> Result<HeaderValue, TargetError> {
+    let mut header =
+        HeaderValue::from_str(value.expose()).map_err(|_| TargetError::Config("secret value"))?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
+fn bearer(value: &SecretValue) -> Result<HeaderValue, TargetError> {
+    sensitive(&SecretValue::new(format!("Bearer {}", value.expose())))
+}
+
+fn openai(base: &str, key: SecretValue, model: &str) -> Result<UpstreamTarget, TargetError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(http::header::AUTHORIZATION, bearer(&key)?);
+    Ok(UpstreamTarget {
+        protocol: WireProtocol::OpenAiChat,
+        url: join(base, "chat/completions"),
+        headers,
+        upstream_model: model.to_owned(),
+    })
+}
+
+fn anthropic_headers(key_header: (&'static str, HeaderValue)) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(key_header.0, key_header.1);
+    headers.insert(
+        "anthropic-version",
+        HeaderValue::from_static(ANTHROPIC_VERSION),
+    );
+    headers
+}
+
+fn anthropic(base: &str, key: SecretValue, model: &str) -> Result<UpstreamTarget, TargetError> {
+    Ok(UpstreamTarget {
+        protocol: WireProtocol::AnthropicMessages,
+        url: join(base, "v1/messages"),
+        headers: anthropic_headers(("x-api-key", sensitive(&key)?)),
+        upstream_model: model.to_owned(),
+    })
+}
+
+/// Dated deployment URLs (`/openai/deployments/{d}/chat/completions?api-version=…`), or the
+/// v1 path (`/openai/v1/chat/completions`, body model = deployment) when `apiVersion` is
+/// `v1`/`latest`. Either way the deployment picks the model.
+fn azure_openai(cx: &Cx<'_>, _model: &str) -> Result<UpstreamTarget, TargetError> {
+    let endpoint = azure_openai_endpoint(cx.config).ok_or(TargetError::Config("endpoint"))?;
+    let deployment = azure_openai_deployment(cx.config).ok_or(TargetError::Config("deployment"))?;
+    let version = cx.str("apiVersion").unwrap_or(AZURE_DEFAULT_API_VERSION);
+    let url = if matches!(version, "v1" | "latest") {
+        join(&endpoint, "openai/v1/chat/completions")
+    } else {
+        join(
+            &endpoint,
+            &format!("openai/deployments/{deployment}/chat/completions?api-version={version}"),
+        )
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert("api-key", sensitive(&cx.secret("apiKeySecretName")?)?);
+    Ok(UpstreamTarget {
+        protocol: WireProtocol::OpenAiChat,
+        url,
+        headers,
+        upstream_model: deployment.to_owned(),
+    })
+}
+
+/// Microsoft Foundry's Anthropic endpoint: `{endpoint}/v1/messages`, where the endpoint
+/// normally ends in `/anthropic`.
+fn azure_anthropic(cx: &Cx<'_>, model: &str) -> Result<UpstreamTarget, TargetError> {
+    let endpoint = cx.required("endpoint")?;
+    let key = cx.secret("apiKeySecretName")?;
+    Ok(UpstreamTarget {
+        protocol: WireProtocol::AnthropicMessages,
+        url: join(endpoint, "v1/messages"),
+        headers: anthropic_headers(("x-api-key", sensitive(&key)?)),
+        upstream_model: model.to_owned(),
+    })
+}
+
+fn openai_compatible(cx: &Cx<'_>, model: &str) -> Result<UpstreamTarget, TargetError> {
+    let mut headers = HeaderMap::new();
+    cx.custom_headers(&mut headers);
+    if let Some(key) = cx.optional_secret("apiKeySecretName")? {
+        headers.insert(http::header::AUTHORIZATION, bearer(&key)?);
+    }
+    Ok(UpstreamTarget {
+        protocol: WireProtocol::OpenAiChat,
+        url: join(cx.required("baseUrl")?, "chat/completions"),
+        headers,
+        upstream_model: model.to_owned(),
+    })
+}
+
+/// `baseUrl` is the prefix before `/messages`; the key goes as `x-api-key`, a token as a
+/// bearer.
+fn anthropic_compatible(cx: &Cx<'_>, model: &str) -> Result<UpstreamTarget, TargetError> {
+    let auth = match cx.optional_secret("apiKeySecretName")? {
+        Some(key) => ("x-api-key", sensitive(&key)?),
+        None => ("authorization", bearer(&cx.secret("authTokenSecretName")?)?),
+    };
+    let mut headers = anthropic_headers(auth);
+    cx.custom_headers(&mut headers);
+    Ok(UpstreamTarget {
+        protocol: WireProtocol::AnthropicMessages,
+        url: join(cx.required("baseUrl")?, "messages"),
+        headers,
+        upstream_model: model.to_owned(),
+    })
+}
+
+/// The platform's own keys: GPT models via OpenAI, Claude models via Anthropic.
+fn managed(settings: &UpstreamSettings, model: &str) -> Result<UpstreamTarget, TargetError> {
+    let unavailable = || TargetError::ManagedUnavailable(model.to_owned());
+    match managed_upstream(model).ok_or_else(unavailable)? {
+        ManagedUpstream::OpenAi => {
+            let key = settings
+                .managed_openai_key
+                .clone()
+                .ok_or_else(unavailable)?;
+            openai(&settings.openai_base_url, key, model)
+        }
+        ManagedUpstream::Anthropic => {
+            let key = settings
+                .managed_anthropic_key
+                .clone()
+                .ok_or_else(unavailable)?;
+            anthropic(&settings.anthropic_base_url, key, model)
+        }
+    }
+}
+
+/// Whether a managed model can be served with the operator's configured keys.
+pub fn managed_available(settings: &UpstreamSettings, model: &str) -> bool {
+    match managed_upstream(model) {
+        Some(ManagedUpstream::OpenAi) => settings.managed_openai_key.is_some(),
+        Some(ManagedUpstream::Anthropic) => settings.managed_anthropic_key.is_some(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::collections::HashMap;
+
+    struct Secrets(HashMap<&'static str, &'static str>);
+
+    impl SecretSource for Secrets {
+        fn secret(&self, name: &str) -> Option<SecretValue> {
+            self.0.get(name).map(|v| SecretValue::new((*v).to_owned()))
+        }
+    }
+
+    fn secrets() -> Secrets {
+        Secrets(HashMap::from([("k", "sk-test"), ("t", "tok-test")]))
+    }
+
+    fn target(
+        provider: ProviderType,
+        config: Value,
+        model: &str,
+    ) -> Result<UpstreamTarget, TargetError> {
+        let config = config.as_object().unwrap().clone();
+        let settings = UpstreamSettings {
+            managed_anthropic_key: Some(SecretValue::new("sk-ant-platform".into())),
+            ..UpstreamSettings::default()
+        };
+        build_target(provider, &config, model, &settings, &secrets())
+    }
+
+    fn header<'a>(t: &'a UpstreamTarget, name: &str) -> Option<&'a str> {
+        t.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    #[test]
+    fn openai_and_anthropic_use_operator_base_urls_and_their_auth() {
+        let t = target(
+            ProviderType::OpenAi,
+            json!({"apiKeySecretName":"k"}),
+            "gpt-5",
+        )
+        .unwrap();
+        assert_eq!(t.url, "https://api.openai.com/v1/chat/completions");
+        assert_eq!(header(&t, "authorization"), Some("Bearer sk-test"));
+        assert!(t.headers.get("authorization").unwrap().is_sensitive());
+        let t = target(
+            ProviderType::Anthropic,
+            json!({"apiKeySecretName":"k"}),
+            "claude-opus-4-6",
+        )
+        .unwrap();
+        assert_eq!(t.url, "https://api.anthropic.com/v1/messages");
+        assert_eq!(header(&t, "x-api-key"), Some("sk-test"));
+        assert_eq!(header(&t, "anthropic-version"), Some(ANTHROPIC_VERSION));
+    }
+
+    #[test]
+    fn azure_openai_dated_and_v1_paths() {
+        let dated = target(
+            ProviderType::AzureOpenAi,
+            json!({"apiKeySecretName":"k","resourceName":"acme","deploymentId":"gpt5-prod"}),
+            "gpt-5",
+        )
+        .unwrap();
+        assert_eq!(
+            dated.url,
+            "https://acme.openai.azure.com/openai/deployments/gpt5-prod/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(dated.upstream_model, "gpt5-prod");
+        assert_eq!(header(&dated, "api-key"), Some("sk-test"));
+        let v1 = target(
+            ProviderType::AzureOpenAi,
+            json!({"apiKeySecretName":"k","endpoint":"https://acme.openai.azure.com/","deployment":"d1","apiVersion":"v1"}),
+            "gpt-5",
+        )
+        .unwrap();
+        assert_eq!(
+            v1.url,
+            "https://acme.openai.azure.com/openai/v1/chat/completions"
+        );
+        assert_eq!(v1.upstream_model, "d1");
+    }
+
+    #[test]
+    fn compatible_endpoints_use_base_url_custom_headers_and_chosen_auth() {
+        let t = target(
+            ProviderType::OpenAiCompatible,
+            json!({"baseUrl":"https://llm.example.com/v1","customHeaders":{"x-team":"ml"},"models":[{"name":"m"}]}),
+            "m",
+        )
+        .unwrap();
+        assert_eq!(t.url, "https://llm.example.com/v1/chat/completions");
+        assert_eq!(header(&t, "x-team"), Some("ml"));
+        assert!(t.headers.get("authorization").is_none());
+        let t = target(
+            ProviderType::AnthropicCompatible,
+            json!({"baseUrl":"https://a.example.com/v1","authTokenSecretName":"t","models":[{"name":"m"}]}),
+            "m",
+        )
+        .unwrap();
+        assert_eq!(t.url, "https://a.example.com/v1/messages");
+        assert_eq!(header(&t, "authorization"), Some("Bearer tok-test"));
+        assert!(t.headers.get("x-api-key").is_none());
+    }
+
+    #[test]
+    fn azure_anthropic_appends_v1_messages() {
+        let t = target(
+            ProviderType::AzureAnthropic,
+            json!({"apiKeySecretName":"k","endpoint":"https://acme.services.ai.azure.com/anthropic"}),
+            "claude-sonnet-4-5-20250929",
+        )
+        .unwrap();
+        assert_eq!(
+            t.url,
+            "https://acme.services.ai.azure.com/anthropic/v1/messages"
+        );
+        assert_eq!(t.protocol, WireProtocol::AnthropicMessages);
+    }
+
+    #[test]
+    fn missing_secrets_and_managed_keys_are_reported_not_sent_empty() {
+        assert_eq!(
+            target(
+                ProviderType::OpenAi,
+                json!({"apiKeySecretName":"nope"}),
+                "gpt-5"
+            )
+            .unwrap_err(),
+            TargetError::MissingSecret("nope".into())
+        );
+        assert_eq!(
+            target(ProviderType::Managed, json!({}), "gpt-5").unwrap_err(),
+            TargetError::ManagedUnavailable("gpt-5".into())
+        );
+        let t = target(
+            ProviderType::Managed,
+            json!({}),
+            "claude-haiku-4-5-20251001",
+        )
+        .unwrap();
+        assert_eq!(header(&t, "x-api-key"), Some("sk-ant-platform"));
+    }
+}

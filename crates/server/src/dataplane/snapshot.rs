@@ -1,0 +1,194 @@
+//! Per-organization configuration snapshots.
+//!
+//! Each organization's snapshot is immutable (`Arc<OrgSnapshot>`); a change replaces it
+//! whole. The first request of an organization loads it (one database read); afterwards the
+//! request path only takes a read lock and clones an `Arc`. A background task polls the
+//! store's change log and drops the snapshots of changed organizations; management writes
+//! in this process sync immediately, so a write is visible to the next request.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use switchboard_core::config::enabled_models;
+use switchboard_core::records::ProviderRecord;
+use switchboard_core::resolve::{OrgView, ProviderState};
+use switchboard_core::{OrgId, ProviderType, SecretValue};
+use switchboard_store::{OrgConfig, SealedSecret, Store, StoreError};
+
+use super::tokens::TokenCache;
+
+/// One organization's configuration as the request path sees it.
+pub struct OrgSnapshot {
+    pub config: OrgConfig,
+    /// Resolution input, in the contract's type order.
+    pub states: Vec<ProviderState>,
+    secrets: HashMap<String, SealedSecret>,
+}
+
+impl OrgSnapshot {
+    pub fn new(config: OrgConfig) -> Self {
+        let states = config.providers.iter().map(provider_state).collect();
+        let secrets = config
+            .secrets
+            .iter()
+            .map(|s| (s.name.clone(), s.clone()))
+            .collect();
+        Self {
+            config,
+            states,
+            secrets,
+        }
+    }
+
+    pub fn org_id(&self) -> OrgId {
+        self.config.org.id
+    }
+
+    pub fn provider(&self, provider: ProviderType) -> Option<&ProviderRecord> {
+        self.config
+            .providers
+            .iter()
+            .find(|p| p.provider == provider)
+    }
+
+    /// The resolution view, with the operator's system default.
+    pub fn view<'a>(&'a self, system_default: (ProviderType, &'a str)) -> OrgView<'a> {
+        OrgView {
+            org_id: self.org_id(),
+            providers: &self.states,
+            org_default: self
+                .config
+                .defaults
+                .as_ref()
+                .map(|d| (d.provider, d.model.as_str())),
+            system_default,
+        }
+    }
+
+    /// Decrypts one secret for one upstream request.
+    pub fn secret(&self, store: &dyn Store, name: &str) -> Option<SecretValue> {
+        let sealed = self.secrets.get(name)?;
+        match store.unseal(self.org_id(), sealed) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                tracing::error!(%error, secret = name, "cannot decrypt a secret");
+                None
+            }
+        }
+    }
+}
+
+fn provider_state(record: &ProviderRecord) -> ProviderState {
+    ProviderState {
+        provider: record.provider,
+        enabled: record.enabled,
+        enabled_models: enabled_models(record.provider, &record.config, &record.overrides),
+    }
+}
+
+/// All loaded snapshots, the token cache, and the change version they reflect.
+pub struct Snapshots {
+    store: Arc<dyn Store>,
+    orgs: RwLock<HashMap<OrgId, Arc<OrgSnapshot>>>,
+    /// The newest change version applied.
+    version: AtomicI64,
+    /// Per organization, the version of its latest change: a load that read older data
+    /// (it raced with the change) is not cached.
+    changed_at: RwLock<HashMap<OrgId, i64>>,
+    pub tokens: TokenCache,
+}
+
+impl Snapshots {
+    pub async fn new(store: Arc<dyn Store>) -> Result<Arc<Self>, StoreError> {
+        let version = store.config_version().await?;
+        Ok(Arc::new(Self {
+            tokens: TokenCache::new(store.clone()),
+            store,
+            orgs: RwLock::new(HashMap::new()),
+            version: AtomicI64::new(version),
+            changed_at: RwLock::new(HashMap::new()),
+        }))
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// The organization's snapshot; loads it on first use.
+    pub async fn org(&self, org: OrgId) -> Result<Arc<OrgSnapshot>, StoreError> {
+        if let Some(found) = read(&self.orgs).get(&org) {
+            return Ok(found.clone());
+        }
+        let config = self
+            .store
+            .load_org_config(org)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let loaded_version = config.version;
+        let snapshot = Arc::new(OrgSnapshot::new(config));
+        let stale = read(&self.changed_at)
+            .get(&org)
+            .is_some_and(|changed| *changed > loaded_version);
+        if !stale {
+            write(&self.orgs).insert(org, snapshot.clone());
+        }
+        Ok(snapshot)
+    }
+
+    /// Applies the store's changes since the last sync: changed organizations are dropped
+    /// and reload on their next request.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        let since = self.version.load(Ordering::Acquire);
+        let changes = self.store.changes_since(since).await?;
+        if changes.orgs.is_empty() && changes.version <= since {
+            return Ok(());
+        }
+        {
+            let mut changed_at = write(&self.changed_at);
+            let mut orgs = write(&self.orgs);
+            for org in &changes.orgs {
+                changed_at.insert(*org, changes.version);
+                orgs.remove(org);
+            }
+        }
+        self.version.fetch_max(changes.version, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Polls the store for changes every `period` until the process ends.
+    pub fn spawn_refresher(self: &Arc<Self>, period: Duration) {
+        let this = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(this) = this.upgrade() else { return };
+                if let Err(error) = this.sync().await {
+                    tracing::warn!(%error, "configuration refresh failed; retrying");
+                }
+            }
+        });
+    }
+}
+
+/// Lock helpers that survive a poisoned lock: the maps stay consistent under panics
+/// because every update is a single insert or remove.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Re-exported for the token cache.
+pub(crate) fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    read(lock)
+}
+
+pub(crate) fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    write(lock)
+}

@@ -1,0 +1,166 @@
+//! The inference surfaces: OpenAI Chat Completions (`/v1/chat/completions`), Anthropic
+//! Messages (`/v1/messages`) and the model list (`/v1/models`).
+//!
+//! A request is authenticated from memory, its routing fields are read without parsing the
+//! whole body, the provider and model are resolved and checked against the organization's
+//! snapshot (no database I/O), and the upstream is called through the egress client. Same
+//! protocol on both sides is a pass-through with minimal edits; otherwise the body and the
+//! answer are translated through the IR of `switchboard-protocols`.
+
+mod errors;
+mod models;
+mod raw_json;
+mod relay;
+mod upstream;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
+use switchboard_core::Principal;
+use switchboard_core::resolve::{Resolved, Selection, resolve};
+
+use crate::dataplane::OrgSnapshot;
+use crate::state::AppState;
+
+pub use errors::{Surface, SurfaceError};
+pub use models::list_models;
+
+/// `POST /v1/chat/completions`
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    serve(state, Surface::OpenAi, headers, body).await
+}
+
+/// `POST /v1/messages`
+pub async fn messages(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    serve(state, Surface::Anthropic, headers, body).await
+}
+
+async fn serve(state: AppState, surface: Surface, headers: HeaderMap, body: Body) -> Response {
+    let invocation_id = uuid::Uuid::now_v7().to_string();
+    let result = async {
+        let caller = authenticate(&state, &headers).await?;
+        let body = read_body(body, state.settings.max_body_bytes).await?;
+        let snapshot = org_snapshot(&state, &caller).await?;
+        upstream::call(&state, surface, &caller, &snapshot, &headers, body).await
+    }
+    .await;
+    let mut response = match result {
+        Ok(served) => served.response,
+        Err(failure) => failure
+            .error
+            .into_response(surface)
+            .with_selection(failure.resolved),
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&invocation_id) {
+        headers.insert("x-switchboard-invocation-id", value);
+    }
+    response
+}
+
+/// A failed request and, when resolution got that far, what it resolved to.
+pub struct Failure {
+    pub error: SurfaceError,
+    pub resolved: Option<Resolved>,
+}
+
+impl From<SurfaceError> for Failure {
+    fn from(error: SurfaceError) -> Self {
+        Self {
+            error,
+            resolved: None,
+        }
+    }
+}
+
+/// A successful exchange.
+pub struct Served {
+    pub response: Response,
+}
+
+trait WithSelection {
+    fn with_selection(self, resolved: Option<Resolved>) -> Response;
+}
+
+impl WithSelection for Response {
+    /// Adds `x-switchboard-provider` / `x-switchboard-model` when they are known.
+    fn with_selection(mut self, resolved: Option<Resolved>) -> Response {
+        if let Some(resolved) = resolved {
+            set_selection_headers(self.headers_mut(), &resolved);
+        }
+        self
+    }
+}
+
+pub fn set_selection_headers(headers: &mut HeaderMap, resolved: &Resolved) {
+    headers.insert(
+        "x-switchboard-provider",
+        HeaderValue::from_static(resolved.provider.as_str()),
+    );
+    if let Ok(value) = HeaderValue::from_str(&resolved.model) {
+        headers.insert("x-switchboard-model", value);
+    }
+}
+
+/// The caller from `Authorization: Bearer` or `x-api-key` (what Anthropic's SDKs send).
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, Failure> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(SurfaceError::unauthorized)?;
+    match state.snapshots.tokens.authenticate(token).await {
+        Ok(Some(principal)) => Ok(principal),
+        Ok(None) => Err(SurfaceError::unauthorized().into()),
+        Err(error) => {
+            tracing::error!(%error, "token lookup failed");
+            Err(SurfaceError::internal().into())
+        }
+    }
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, Failure> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        SurfaceError::new(
+            413,
+            switchboard_core::ErrorName::PayloadTooLarge.as_str(),
+            format!("The request body is larger than the limit of {limit} bytes"),
+        )
+        .into()
+    })
+}
+
+async fn org_snapshot(state: &AppState, caller: &Principal) -> Result<Arc<OrgSnapshot>, Failure> {
+    state.snapshots.org(caller.org_id).await.map_err(|error| {
+        tracing::error!(%error, "cannot load the organization's configuration");
+        SurfaceError::internal().into()
+    })
+}
+
+/// Resolution and its four checks, against the snapshot.
+pub fn resolve_selection(
+    state: &AppState,
+    caller: &Principal,
+    snapshot: &OrgSnapshot,
+    selection: Selection<'_>,
+) -> Result<Resolved, SurfaceError> {
+    let settings = &state.settings;
+    let view = snapshot.view((
+        settings.system_default_provider,
+        settings.system_default_model.as_str(),
+    ));
+    resolve(caller, selection, &view).map_err(SurfaceError::from)
+}

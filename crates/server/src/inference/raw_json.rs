@@ -1,0 +1,211 @@
+//! Same-protocol pass-through edits a request body without re-serializing it: the top-level
+//! members are located once (values stay raw text), routing fields are read from them, and
+//! the body is rewritten with only the members that change.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// The top-level members of a JSON object, in order, values as raw JSON text.
+pub struct RawObject<'a> {
+    members: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+/// Why a body is not an acceptable JSON object.
+#[derive(Debug, thiserror::Error)]
+pub enum RawJsonError {
+    #[error("the request body is not valid JSON: {0}")]
+    Syntax(String),
+    #[error("the request body must be a JSON object")]
+    NotAnObject,
+    #[error("the member '{0}' appears more than once")]
+    Duplicate(String),
+    #[error("JSON nesting is too deep (limit is 128 levels)")]
+    TooDeep,
+}
+
+/// One change to a top-level member.
+pub enum Edit<'e> {
+    /// Drop the member.
+    Remove,
+    /// Set (or add) the member to this raw JSON text.
+    Set(Cow<'e, str>),
+}
+
+impl<'a> RawObject<'a> {
+    /// Locates the members. Duplicate top-level keys are refused: the gateway and the
+    /// upstream could otherwise disagree about which `model` was asked for.
+    pub fn parse(body: &'a [u8]) -> Result<Self, RawJsonError> {
+        let members: Members<'a> = serde_json::from_slice(body).map_err(|e| {
+            if e.to_string().contains("recursion limit") {
+                RawJsonError::TooDeep
+            } else if e.classify() == serde_json::error::Category::Data {
+                RawJsonError::NotAnObject
+            } else {
+                RawJsonError::Syntax(e.to_string())
+            }
+        })?;
+        let members = members.0;
+        for (i, (key, _)) in members.iter().enumerate() {
+            if members[..i].iter().any(|(k, _)| k == key) {
+                return Err(RawJsonError::Duplicate(key.to_string()));
+            }
+        }
+        Ok(Self { members })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.members.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+
+    /// A member that must be a string when present (`null` counts as absent).
+    pub fn str(&self, key: &str) -> Result<Option<Cow<'a, str>>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(raw) if raw.get() == "null" => Ok(None),
+            Some(raw) => serde_json::from_str::<Cow<'a, str>>(raw.get())
+                .map(Some)
+                .map_err(|_| format!("'{key}' must be a string")),
+        }
+    }
+
+    /// A member that must be a boolean when present.
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, String> {
+        match self.get(key).map(RawValue::get) {
+            None | Some("null") => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(_) => Err(format!("'{key}' must be a boolean")),
+        }
+    }
+
+    /// The body with `edits` applied; untouched members are copied byte for byte.
+    pub fn rewrite(&self, edits: &[(&str, Edit<'_>)]) -> Vec<u8> {
+        let capacity = self
+            .members
+            .iter()
+            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .sum::<usize>()
+            + 64;
+        let mut out = Vec::with_capacity(capacity);
+        out.push(b'{');
+        let mut first = true;
+        for (key, value) in &self.members {
+            let text = match edits.iter().find(|(k, _)| k == key) {
+                Some((_, Edit::Remove)) => continue,
+                Some((_, Edit::Set(text))) => text.as_ref(),
+                None => value.get(),
+            };
+            push_member(&mut out, &mut first, key, text);
+        }
+        for (key, edit) in edits {
+            if let Edit::Set(text) = edit {
+                if self.get(key).is_none() {
+                    push_member(&mut out, &mut first, key, text);
+                }
+            }
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+fn push_member(out: &mut Vec<u8>, first: &mut bool, key: &str, value: &str) {
+    if !std::mem::take(first) {
+        out.push(b',');
+    }
+    // Keys come from parsed JSON or from our own constants; serializing a &str cannot fail.
+    out.extend_from_slice(serde_json::to_string(key).unwrap_or_default().as_bytes());
+    out.push(b':');
+    out.extend_from_slice(value.as_bytes());
+}
+
+/// JSON text for a string value.
+pub fn json_string(value: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+#[derive(Deserialize)]
+struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MembersVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for MembersVisitor<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Members<'a>, M::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((Key(key), value)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    members.push((key, value));
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(MembersVisitor(std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_only_the_edited_members_and_keeps_the_rest_verbatim() {
+        let body = br#"{"model":"openai/gpt-5", "messages":[{"role":"user","content":"hi \u00e9"}],"provider":"openai","temperature":0.50}"#;
+        let object = RawObject::parse(body).unwrap();
+        assert_eq!(
+            object.str("model").unwrap().as_deref(),
+            Some("openai/gpt-5")
+        );
+        assert_eq!(object.str("provider").unwrap().as_deref(), Some("openai"));
+        let out = object.rewrite(&[
+            ("model", Edit::Set(json_string("gpt-5").into())),
+            ("provider", Edit::Remove),
+            (
+                "stream_options",
+                Edit::Set(r#"{"include_usage":true}"#.into()),
+            ),
+        ]);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"model":"gpt-5","messages":[{"role":"user","content":"hi \u00e9"}],"temperature":0.50,"stream_options":{"include_usage":true}}"#
+        );
+    }
+
+    #[test]
+    fn refuses_duplicates_non_objects_and_deep_nesting() {
+        assert!(matches!(
+            RawObject::parse(br#"{"model":"a","model":"b"}"#),
+            Err(RawJsonError::Duplicate(k)) if k == "model"
+        ));
+        assert!(matches!(
+            RawObject::parse(b"[1]"),
+            Err(RawJsonError::NotAnObject)
+        ));
+        assert!(matches!(
+            RawObject::parse(b"{"),
+            Err(RawJsonError::Syntax(_))
+        ));
+        let deep = format!(r#"{{"a":{}{}}}"#, "[".repeat(200), "]".repeat(200));
+        assert!(matches!(
+            RawObject::parse(deep.as_bytes()),
+            Err(RawJsonError::TooDeep)
+        ));
+    }
+
+    #[test]
+    fn typed_accessors_report_wrong_types() {
+        let object = RawObject::parse(br#"{"stream":"yes","model":5,"provider":null}"#).unwrap();
+        assert!(object.bool("stream").is_err());
+        assert!(object.str("model").is_err());
+        assert_eq!(object.str("provider").unwrap(), None);
+    }
+}

@@ -1,0 +1,209 @@
+//! Turns an upstream event stream into the caller's, chunk by chunk, without buffering
+//! beyond one incomplete SSE event.
+//!
+//! - Same protocol on both sides: the upstream bytes are forwarded as they arrive; a tap
+//!   decodes them alongside only to learn usage, the stop reason and whether the upstream
+//!   finished cleanly. The one edit: an OpenAI usage chunk the caller did not ask for (the
+//!   gateway always asks, to account usage) is dropped, which needs event-level framing.
+//! - Different protocols: decode upstream events to the IR and encode them for the caller.
+//!
+//! Either way the stream ends with the caller's protocol terminator only after a complete
+//! upstream answer; otherwise with an explicit error event.
+
+use bytes::{Bytes, BytesMut};
+use switchboard_protocols::error::ErrorKind;
+use switchboard_protocols::ir::{StreamAccumulator, StreamEvent};
+use switchboard_protocols::sse::SseParser;
+use switchboard_protocols::{anthropic, openai};
+
+use super::errors::Surface;
+
+/// Decodes one upstream protocol's events.
+enum Decoder {
+    OpenAi(openai::StreamDecoder),
+    Anthropic(anthropic::StreamDecoder),
+}
+
+/// Encodes the caller's protocol.
+enum Encoder {
+    OpenAi(openai::StreamEncoder),
+    Anthropic(anthropic::StreamEncoder),
+}
+
+enum Mode {
+    /// Forward upstream bytes; `reframe` when events must be filtered.
+    PassThrough {
+        reframe: bool,
+    },
+    Translate(Encoder),
+}
+
+pub struct Relay {
+    parser: SseParser,
+    decoder: Decoder,
+    mode: Mode,
+    surface: Surface,
+    events: Vec<StreamEvent>,
+    /// What the answer amounted to, for accounting.
+    pub summary: StreamAccumulator,
+}
+
+/// How a relay is set up.
+pub struct RelaySpec {
+    pub surface: Surface,
+    pub upstream_is_openai: bool,
+    pub client_wants_usage: bool,
+    /// Id and model to report when translating.
+    pub id: String,
+    pub model: String,
+}
+
+impl Relay {
+    pub fn new(spec: RelaySpec) -> Self {
+        let decoder = if spec.upstream_is_openai {
+            Decoder::OpenAi(openai::StreamDecoder::new())
+        } else {
+            Decoder::Anthropic(anthropic::StreamDecoder::new())
+        };
+        let same = spec.upstream_is_openai == (spec.surface == Surface::OpenAi);
+        let mode = if same {
+            Mode::PassThrough {
+                reframe: spec.surface == Surface::OpenAi && !spec.client_wants_usage,
+            }
+        } else {
+            Mode::Translate(match spec.surface {
+                Surface::OpenAi => Encoder::OpenAi(openai::StreamEncoder::new(
+                    spec.id,
+                    spec.model,
+                    spec.client_wants_usage,
+                )),
+                Surface::Anthropic => {
+                    Encoder::Anthropic(anthropic::StreamEncoder::new(spec.id, spec.model))
+                }
+            })
+        };
+        Self {
+            parser: SseParser::new(),
+            decoder,
+            mode,
+            surface: spec.surface,
+            events: Vec::new(),
+            summary: StreamAccumulator::new(),
+        }
+    }
+
+    /// Feeds one upstream chunk; returns the bytes for the caller (possibly empty).
+    pub fn push(&mut self, chunk: Bytes) -> Bytes {
+        self.parser.push(&chunk);
+        let mut out = BytesMut::new();
+        let forward_raw = matches!(self.mode, Mode::PassThrough { reframe: false });
+        loop {
+            let event = match self.parser.next_event() {
+                Ok(Some(event)) => event,
+                Ok(None) => break,
+                Err(error) => {
+                    self.events.push(StreamEvent::Error {
+                        kind: ErrorKind::BadGateway,
+                        message: format!("the upstream stream is malformed: {error}"),
+                    });
+                    break;
+                }
+            };
+            let start = self.events.len();
+            let decoded = match &mut self.decoder {
+                Decoder::OpenAi(d) => d.push(&event, &mut self.events),
+                Decoder::Anthropic(d) => d.push(&event, &mut self.events),
+            };
+            if let Err(error) = decoded {
+                tracing::debug!(%error, "undecodable upstream event");
+                continue;
+            }
+            if let Mode::PassThrough { reframe: true } = self.mode {
+                let usage_only = self.events[start..]
+                    .iter()
+                    .all(|e| matches!(e, StreamEvent::Usage(_)))
+                    && self.events.len() > start;
+                if !usage_only {
+                    write_openai_event(&mut out, event.data);
+                }
+            }
+        }
+        for event in self.events.drain(..) {
+            self.summary.push(&event);
+            if let Mode::Translate(encoder) = &mut self.mode {
+                match encoder {
+                    Encoder::OpenAi(e) => e.encode(&event, &mut out),
+                    Encoder::Anthropic(e) => e.encode(&event, &mut out),
+                }
+            }
+        }
+        if forward_raw { chunk } else { out.freeze() }
+    }
+
+    /// The upstream body ended. Returns the caller's closing bytes: nothing more when the
+    /// upstream finished cleanly (pass-through already forwarded its terminator), an error
+    /// event otherwise.
+    pub fn finish(&mut self) -> Bytes {
+        let complete = self.summary.is_done() && self.summary.error().is_none();
+        let mut out = BytesMut::new();
+        match &mut self.mode {
+            Mode::Translate(Encoder::OpenAi(e)) => e.finish(&mut out),
+            Mode::Translate(Encoder::Anthropic(e)) => e.finish(&mut out),
+            Mode::PassThrough { .. } if complete => {}
+            Mode::PassThrough { .. } if self.summary.error().is_some() => {}
+            Mode::PassThrough { .. } => self.write_error(
+                &mut out,
+                "the upstream stream ended before the answer was complete",
+            ),
+        }
+        out.freeze()
+    }
+
+    /// The upstream connection broke mid-stream.
+    pub fn fail(&mut self, message: &str) -> Bytes {
+        let mut out = BytesMut::new();
+        match &mut self.mode {
+            Mode::Translate(Encoder::OpenAi(e)) => {
+                e.finish_with_error(ErrorKind::BadGateway, message, &mut out)
+            }
+            Mode::Translate(Encoder::Anthropic(e)) => {
+                e.finish_with_error(ErrorKind::BadGateway, message, &mut out)
+            }
+            Mode::PassThrough { .. } => self.write_error(&mut out, message),
+        }
+        self.summary.push(&StreamEvent::Error {
+            kind: ErrorKind::BadGateway,
+            message: message.to_owned(),
+        });
+        out.freeze()
+    }
+
+    /// A pass-through stream's terminal error event in the caller's protocol.
+    fn write_error(&self, out: &mut BytesMut, message: &str) {
+        let kind = ErrorKind::BadGateway;
+        match self.surface {
+            Surface::OpenAi => {
+                let (kind_name, code) = kind.openai_type_code();
+                let body = serde_json::json!({
+                    "error": { "message": message, "type": kind_name, "param": null, "code": code }
+                });
+                write_openai_event(out, &body.to_string());
+            }
+            Surface::Anthropic => {
+                let body = serde_json::json!({
+                    "type": "error",
+                    "error": { "type": kind.anthropic_type(), "message": message }
+                });
+                out.extend_from_slice(b"event: error\ndata: ");
+                out.extend_from_slice(body.to_string().as_bytes());
+                out.extend_from_slice(b"\n\n");
+            }
+        }
+    }
+}
+
+fn write_openai_event(out: &mut BytesMut, data: &str) {
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(data.as_bytes());
+    out.extend_from_slice(b"\n\n");
+}

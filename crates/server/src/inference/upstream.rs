@@ -1,0 +1,480 @@
+//! One exchange with the upstream: build the body (pass-through edits or translation),
+//! send it through the egress client (retrying only before anything reached the caller),
+//! and turn the answer into the caller's protocol.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use switchboard_core::resolve::{Resolved, Selection};
+use switchboard_core::{ErrorName, Principal, SecretValue};
+use switchboard_protocols::error::{ErrorKind, classify_upstream_error};
+use switchboard_protocols::{anthropic, openai};
+use switchboard_providers::{
+    EgressFailure, SecretSource, TargetError, UpstreamTarget, WireProtocol, build_target,
+};
+
+use super::errors::{Surface, SurfaceError};
+use super::raw_json::{Edit, RawObject, json_string};
+use super::relay::{Relay, RelaySpec};
+use super::{Failure, Served, resolve_selection, set_selection_headers};
+use crate::dataplane::OrgSnapshot;
+use crate::state::AppState;
+
+/// `max_tokens` sent to Anthropic-protocol upstreams when an OpenAI caller set none
+/// (Anthropic requires one).
+const DEFAULT_MAX_TOKENS: u32 = 4096;
+/// Longest `Retry-After` the gateway waits out itself before retrying once.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(2);
+/// Largest upstream error body read to classify it.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+pub async fn call(
+    state: &AppState,
+    surface: Surface,
+    caller: &Principal,
+    snapshot: &OrgSnapshot,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Served, Failure> {
+    let raw = RawObject::parse(&body).map_err(|e| SurfaceError::bad_request(e.to_string()))?;
+    let provider = raw.str("provider").map_err(SurfaceError::bad_request)?;
+    let model = raw.str("model").map_err(SurfaceError::bad_request)?;
+    let selection = Selection {
+        provider: provider.as_deref(),
+        model: model.as_deref(),
+    };
+    let stream = raw
+        .bool("stream")
+        .map_err(SurfaceError::bad_request)?
+        .unwrap_or(false);
+    let resolved = resolve_selection(state, caller, snapshot, selection)?;
+    let exchange = Exchange {
+        state,
+        surface,
+        snapshot,
+        resolved: &resolved,
+        stream,
+    };
+    exchange.run(&raw, headers).await.map_err(|error| Failure {
+        error,
+        resolved: Some(resolved.clone()),
+    })
+}
+
+struct Exchange<'a> {
+    state: &'a AppState,
+    surface: Surface,
+    snapshot: &'a OrgSnapshot,
+    resolved: &'a Resolved,
+    stream: bool,
+}
+
+impl Exchange<'_> {
+    async fn run(&self, raw: &RawObject<'_>, headers: &HeaderMap) -> Result<Served, SurfaceError> {
+        let target = self.target()?;
+        let upstream_is_openai = target.protocol == WireProtocol::OpenAiChat;
+        let same_protocol = upstream_is_openai == (self.surface == Surface::OpenAi);
+        let client_wants_usage = self.surface == Surface::OpenAi && self.stream && wants_usage(raw);
+        let upstream_body = if same_protocol {
+            self.pass_through_body(raw, &target)
+        } else {
+            self.translated_body(raw, &target)?
+        };
+        let response = self.send(&target, headers, upstream_body).await?;
+        let mut answer = if self.stream {
+            self.relay_stream(response, upstream_is_openai, client_wants_usage)
+        } else {
+            self.whole_answer(response, upstream_is_openai, same_protocol)
+                .await?
+        };
+        set_selection_headers(answer.headers_mut(), self.resolved);
+        Ok(Served { response: answer })
+    }
+
+    fn target(&self) -> Result<UpstreamTarget, SurfaceError> {
+        let record = self
+            .snapshot
+            .provider(self.resolved.provider)
+            .ok_or_else(SurfaceError::internal)?;
+        let secrets = SnapshotSecrets {
+            snapshot: self.snapshot,
+            state: self.state,
+        };
+        build_target(
+            record.provider,
+            &record.config,
+            &self.resolved.model,
+            &self.state.settings.upstream,
+            &secrets,
+        )
+        .map_err(target_error)
+    }
+
+    /// Same protocol: the caller's body with the model replaced by the upstream's name, the
+    /// `provider` field removed and, for OpenAI streams, usage requested.
+    fn pass_through_body(&self, raw: &RawObject<'_>, target: &UpstreamTarget) -> Vec<u8> {
+        let mut edits = vec![
+            (
+                "model",
+                Edit::Set(json_string(&target.upstream_model).into()),
+            ),
+            ("provider", Edit::Remove),
+        ];
+        if self.stream && target.protocol == WireProtocol::OpenAiChat {
+            edits.push(("stream_options", Edit::Set(stream_options(raw).into())));
+        }
+        raw.rewrite(&edits)
+    }
+
+    /// Different protocols: decode the caller's body (with the resolved model filled in,
+    /// since the caller may have named none) and encode it for the upstream.
+    fn translated_body(
+        &self,
+        raw: &RawObject<'_>,
+        target: &UpstreamTarget,
+    ) -> Result<Vec<u8>, SurfaceError> {
+        let body = raw.rewrite(&[
+            (
+                "model",
+                Edit::Set(json_string(&target.upstream_model).into()),
+            ),
+            ("provider", Edit::Remove),
+        ]);
+        let mut request = match self.surface {
+            Surface::OpenAi => openai::decode_request(&body),
+            Surface::Anthropic => anthropic::decode_request(&body),
+        }
+        .map_err(|e| SurfaceError::bad_request(e.to_string()))?;
+        request.stream = self.stream;
+        request.include_usage = true;
+        let model = &target.upstream_model;
+        Ok(match target.protocol {
+            WireProtocol::OpenAiChat => openai::encode_request(&request, model),
+            WireProtocol::AnthropicMessages => {
+                anthropic::encode_request(&request, model, DEFAULT_MAX_TOKENS)
+                    .map_err(|e| SurfaceError::bad_request(e.to_string()))?
+            }
+        })
+    }
+
+    /// Sends, retrying once when the upstream asks to wait briefly; only non-success
+    /// answers are retried, so nothing has reached the caller yet.
+    async fn send(
+        &self,
+        target: &UpstreamTarget,
+        caller_headers: &HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, SurfaceError> {
+        let body = Bytes::from(body);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let request = self.request(target, caller_headers, body.clone())?;
+            let response = self
+                .state
+                .egress
+                .send(request)
+                .await
+                .map_err(egress_error)?;
+            if response.status().is_success() {
+                return Ok(response);
+            }
+            let wait = retry_wait(&response);
+            if attempt < 2 && is_retryable(response.status()) && wait.is_some() {
+                tokio::time::sleep(wait.unwrap_or_default()).await;
+                continue;
+            }
+            return Err(self.upstream_error(response).await);
+        }
+    }
+
+    fn request(
+        &self,
+        target: &UpstreamTarget,
+        caller_headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<reqwest::RequestBuilder, SurfaceError> {
+        let mut headers = target.headers.clone();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if target.protocol == WireProtocol::AnthropicMessages && self.surface == Surface::Anthropic
+        {
+            for name in ["anthropic-version", "anthropic-beta"] {
+                if let Some(value) = caller_headers.get(name) {
+                    headers.insert(name, value.clone());
+                }
+            }
+        }
+        let request = self
+            .state
+            .egress
+            .request(reqwest::Method::POST, &target.url)
+            .map_err(egress_error)?;
+        Ok(request.headers(headers).body(body))
+    }
+
+    /// An upstream error in the caller's protocol. Credentials the provider refused are the
+    /// organization's configuration problem, not the caller's: they become a 502 that says
+    /// so, never a 401 that would blame the caller's gateway token.
+    async fn upstream_error(&self, response: reqwest::Response) -> SurfaceError {
+        let status = response.status().as_u16();
+        let retry_after = retry_after_seconds(response.headers());
+        let body = read_limited(response, MAX_ERROR_BODY).await;
+        let classified = classify_upstream_error(status, &body);
+        // OpenAI labels even a missing key `invalid_request_error`: a generic type must not
+        // override a more specific status.
+        let kind = match classified.kind {
+            ErrorKind::InvalidRequest if status != 400 => ErrorKind::from_status(status),
+            kind => kind,
+        };
+        let provider = self.resolved.provider.as_str();
+        let mut error = match kind {
+            ErrorKind::Authentication | ErrorKind::Permission => SurfaceError::new(
+                502,
+                "upstream_authentication_error",
+                format!(
+                    "Provider '{provider}' rejected the credentials configured for it; \
+                     check the secret named in its configuration"
+                ),
+            ),
+            kind => SurfaceError::new(
+                self.status_for(kind),
+                self.type_for(kind),
+                format!("Provider '{provider}': {}", classified.message),
+            ),
+        };
+        error.retry_after = retry_after;
+        error
+    }
+
+    fn status_for(&self, kind: ErrorKind) -> u16 {
+        match self.surface {
+            Surface::OpenAi => kind.openai_status(),
+            Surface::Anthropic => kind.anthropic_status(),
+        }
+    }
+
+    fn type_for(&self, kind: ErrorKind) -> &'static str {
+        match self.surface {
+            Surface::OpenAi => {
+                let (kind_name, code) = kind.openai_type_code();
+                code.unwrap_or(kind_name)
+            }
+            Surface::Anthropic => kind.anthropic_type(),
+        }
+    }
+
+    async fn whole_answer(
+        &self,
+        response: reqwest::Response,
+        upstream_is_openai: bool,
+        same_protocol: bool,
+    ) -> Result<Response, SurfaceError> {
+        let total = self.state.egress.timeouts().total;
+        let bytes = tokio::time::timeout(total, response.bytes())
+            .await
+            .map_err(|_| egress_error(EgressFailure::Timeout))?
+            .map_err(|_| egress_error(EgressFailure::Unreachable))?;
+        let body = if same_protocol {
+            bytes
+        } else {
+            let decoded = if upstream_is_openai {
+                openai::decode_response(&bytes)
+            } else {
+                anthropic::decode_response(&bytes)
+            }
+            .map_err(|e| SurfaceError::new(502, "upstream_invalid_response", e.to_string()))?;
+            let model = &self.resolved.model;
+            Bytes::from(match self.surface {
+                Surface::OpenAi => openai::encode_response(&decoded, model),
+                Surface::Anthropic => anthropic::encode_response(&decoded, model).map_err(|e| {
+                    SurfaceError::new(502, "upstream_invalid_response", e.to_string())
+                })?,
+            })
+        };
+        Ok((
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response())
+    }
+
+    /// Streams the answer through a [`Relay`]; the upstream read advances only as fast as
+    /// the caller reads, and dropping the caller's connection drops the upstream request.
+    fn relay_stream(
+        &self,
+        response: reqwest::Response,
+        upstream_is_openai: bool,
+        client_wants_usage: bool,
+    ) -> Response {
+        let relay = Relay::new(RelaySpec {
+            surface: self.surface,
+            upstream_is_openai,
+            client_wants_usage,
+            id: new_id(self.surface),
+            model: self.resolved.model.clone(),
+        });
+        let upstream = response.bytes_stream();
+        let body = futures_util::stream::unfold(
+            (upstream, relay, false),
+            |(mut upstream, mut relay, ended)| async move {
+                if ended {
+                    return None;
+                }
+                loop {
+                    match upstream.next().await {
+                        Some(Ok(chunk)) => {
+                            let out = relay.push(chunk);
+                            if !out.is_empty() {
+                                return Some((
+                                    Ok::<_, std::io::Error>(out),
+                                    (upstream, relay, false),
+                                ));
+                            }
+                        }
+                        Some(Err(error)) => {
+                            tracing::debug!(%error, "upstream stream broke");
+                            let out = relay.fail("the upstream connection broke mid-stream");
+                            return Some((Ok(out), (upstream, relay, true)));
+                        }
+                        None => {
+                            let out = relay.finish();
+                            return Some((Ok(out), (upstream, relay, true)));
+                        }
+                    }
+                }
+            },
+        );
+        (
+            StatusCode::OK,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/event-stream; charset=utf-8"),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            ],
+            Body::from_stream(body),
+        )
+            .into_response()
+    }
+}
+
+/// Secrets for one request, decrypted from the snapshot on demand.
+struct SnapshotSecrets<'a> {
+    snapshot: &'a OrgSnapshot,
+    state: &'a AppState,
+}
+
+impl SecretSource for SnapshotSecrets<'_> {
+    fn secret(&self, name: &str) -> Option<SecretValue> {
+        self.snapshot.secret(self.state.store.as_ref(), name)
+    }
+}
+
+fn wants_usage(raw: &RawObject<'_>) -> bool {
+    raw.get("stream_options")
+        .and_then(|v| serde_json::from_str::<serde_json::Value>(v.get()).ok())
+        .and_then(|v| v.get("include_usage").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false)
+}
+
+/// The caller's `stream_options` with `include_usage` switched on.
+fn stream_options(raw: &RawObject<'_>) -> String {
+    let mut options = raw
+        .get("stream_options")
+        .and_then(|v| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(v.get()).ok()
+        })
+        .unwrap_or_default();
+    options.insert("include_usage".into(), true.into());
+    serde_json::Value::Object(options).to_string()
+}
+
+fn new_id(surface: Surface) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    match surface {
+        Surface::OpenAi => format!("chatcmpl-{id}"),
+        Surface::Anthropic => format!("msg_{id}"),
+    }
+}
+
+fn is_retryable(status: reqwest::StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504 | 529)
+}
+
+/// How long to wait before the one retry: the upstream's `Retry-After` when it is short
+/// enough to wait out, a short pause when it gave none, `None` when it asked for longer
+/// (then the caller gets the error and the hint).
+fn retry_wait(response: &reqwest::Response) -> Option<Duration> {
+    match retry_after_seconds(response.headers()) {
+        Some(seconds) => {
+            let wait = Duration::from_secs(seconds);
+            (wait <= MAX_RETRY_WAIT).then_some(wait)
+        }
+        None => Some(Duration::from_millis(200)),
+    }
+}
+
+fn retry_after_seconds(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+async fn read_limited(response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut stream = response.bytes_stream();
+    let mut body = Vec::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        let room = limit.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= limit {
+            break;
+        }
+    }
+    body
+}
+
+fn egress_error(failure: EgressFailure) -> SurfaceError {
+    match failure {
+        EgressFailure::Blocked(reason) => SurfaceError::new(
+            502,
+            "upstream_blocked",
+            format!("The upstream address is not allowed by the egress policy: {reason}"),
+        ),
+        EgressFailure::Timeout => SurfaceError::new(
+            504,
+            "upstream_timeout",
+            "The provider did not answer in time",
+        ),
+        EgressFailure::Unreachable => SurfaceError::new(
+            502,
+            "upstream_unreachable",
+            "The provider could not be reached",
+        ),
+    }
+}
+
+fn target_error(error: TargetError) -> SurfaceError {
+    let message = error.to_string();
+    match error {
+        TargetError::MissingSecret(_) | TargetError::Config(_) => {
+            SurfaceError::new(400, ErrorName::InvalidConfig.as_str(), message)
+        }
+        TargetError::ManagedUnavailable(_) => {
+            SurfaceError::new(503, ErrorName::Unavailable.as_str(), message)
+        }
+        TargetError::Unsupported(_) => SurfaceError::bad_request(message),
+    }
+}

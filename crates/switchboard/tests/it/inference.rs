@@ -1,0 +1,571 @@
+//! The inference surfaces against the simulator: the cross-protocol matrix, per-request
+//! selection, errors in each surface's own shape, and streams that tell the truth.
+
+use serde_json::{Value, json};
+
+use crate::gateway::{
+    Answer, Gateway, anthropic_answer, anthropic_stream_answer, cases, openai_answer,
+    openai_stream_answer,
+};
+use crate::harness::{Backend, backends};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Surface {
+    OpenAi,
+    Anthropic,
+}
+
+const PROMPT: &str = "hello gateway";
+
+fn weather_tool_openai() -> Value {
+    json!([{ "type": "function", "function": { "name": "get_weather", "description": "Weather for a city",
+        "parameters": { "type": "object", "properties": { "city": { "type": "string" } }, "required": ["city"] } } }])
+}
+
+fn weather_tool_anthropic() -> Value {
+    json!([{ "name": "get_weather", "description": "Weather for a city",
+        "input_schema": { "type": "object", "properties": { "city": { "type": "string" } }, "required": ["city"] } }])
+}
+
+fn request(
+    surface: Surface,
+    provider: &str,
+    model: &str,
+    stream: bool,
+    tools: bool,
+) -> (&'static str, Value) {
+    match surface {
+        Surface::OpenAi => {
+            let mut body = json!({ "provider": provider, "model": model, "stream": stream,
+                "messages": [{ "role": "system", "content": "Be brief." }, { "role": "user", "content": PROMPT }] });
+            if stream {
+                body["stream_options"] = json!({ "include_usage": true });
+            }
+            if tools {
+                body["tools"] = weather_tool_openai();
+            }
+            ("/v1/chat/completions", body)
+        }
+        Surface::Anthropic => {
+            let mut body = json!({ "provider": provider, "model": model, "stream": stream, "max_tokens": 256,
+                "system": "Be brief.", "messages": [{ "role": "user", "content": PROMPT }] });
+            if tools {
+                body["tools"] = weather_tool_anthropic();
+            }
+            ("/v1/messages", body)
+        }
+    }
+}
+
+async fn answer(response: reqwest::Response, surface: Surface, stream: bool) -> Answer {
+    let text = response.text().await.unwrap();
+    assert!(!text.contains(crate::harness::CANARY), "canary leaked");
+    match (surface, stream) {
+        (Surface::OpenAi, false) => openai_answer(&serde_json::from_str(&text).unwrap()),
+        (Surface::Anthropic, false) => anthropic_answer(&serde_json::from_str(&text).unwrap()),
+        (Surface::OpenAi, true) => openai_stream_answer(&text),
+        (Surface::Anthropic, true) => anthropic_stream_answer(&text),
+    }
+}
+
+/// 2 surfaces × every provider protocol (6, plus both managed families) × stream or not ×
+/// text or tools.
+#[tokio::test]
+async fn cross_protocol_matrix() {
+    let gateway = Gateway::start(Backend::Sqlite).await;
+    for case in cases() {
+        for surface in [Surface::OpenAi, Surface::Anthropic] {
+            for stream in [false, true] {
+                for tools in [false, true] {
+                    let label = format!(
+                        "{surface:?} → {} {} stream={stream} tools={tools}",
+                        case.provider, case.model
+                    );
+                    gateway.sim.handle.clear();
+                    let (path, body) = request(surface, case.provider, case.model, stream, tools);
+                    let response = gateway.post(path, &body).await;
+                    let headers = response.headers().clone();
+                    if response.status() != 200 {
+                        panic!(
+                            "{label}: {} {}",
+                            response.status(),
+                            response.text().await.unwrap()
+                        );
+                    }
+                    assert_eq!(headers["x-switchboard-provider"], case.provider, "{label}");
+                    assert_eq!(headers["x-switchboard-model"], case.model, "{label}");
+                    assert!(
+                        headers.contains_key("x-switchboard-invocation-id"),
+                        "{label}"
+                    );
+                    let got = answer(response, surface, stream).await;
+                    assert!(got.terminated, "{label}: no clean terminator: {got:?}");
+                    assert!(got.error.is_none(), "{label}: {got:?}");
+                    assert!(
+                        got.input_tokens > 0 && got.output_tokens > 0,
+                        "{label}: usage {got:?}"
+                    );
+                    if tools {
+                        assert_eq!(got.tool_calls.len(), 1, "{label}: {got:?}");
+                        assert_eq!(got.tool_calls[0].0, "get_weather", "{label}");
+                        let args: Value = serde_json::from_str(&got.tool_calls[0].1).unwrap();
+                        assert_eq!(args, json!({ "city": PROMPT }), "{label}");
+                        let expected_stop = if surface == Surface::OpenAi {
+                            "tool_calls"
+                        } else {
+                            "tool_use"
+                        };
+                        assert_eq!(got.stop, expected_stop, "{label}");
+                    } else {
+                        assert!(got.text.contains(PROMPT), "{label}: {got:?}");
+                        let expected_stop = if surface == Surface::OpenAi {
+                            "stop"
+                        } else {
+                            "end_turn"
+                        };
+                        assert_eq!(got.stop, expected_stop, "{label}");
+                    }
+                    let upstream = gateway
+                        .sim
+                        .handle
+                        .last_request()
+                        .expect("upstream was called");
+                    assert_eq!(upstream.path_only(), case.expect_path, "{label}");
+                    assert_eq!(
+                        upstream.header(case.expect_auth.0),
+                        Some(case.expect_auth.1.as_str()),
+                        "{label}"
+                    );
+                    assert!(
+                        upstream
+                            .headers
+                            .iter()
+                            .all(|(_, v)| !v.contains(&gateway.org.member)),
+                        "{label}: the caller's token was forwarded"
+                    );
+                    let sent = upstream.json().unwrap();
+                    assert!(
+                        sent.get("provider").is_none(),
+                        "{label}: provider field forwarded"
+                    );
+                    if let Some(model) = case.expect_upstream_model {
+                        assert_eq!(sent["model"], model, "{label}");
+                    }
+                }
+            }
+        }
+    }
+    gateway.server.stop();
+}
+
+async fn chat(gateway: &Gateway, body: Value) -> (u16, Option<String>, Option<String>) {
+    let response = gateway.post("/v1/chat/completions", &body).await;
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    (
+        response.status().as_u16(),
+        header("x-switchboard-provider"),
+        header("x-switchboard-model"),
+    )
+}
+
+#[tokio::test]
+async fn selection_follows_request_then_organization_then_system_defaults() {
+    for backend in backends() {
+        let gateway = Gateway::start(backend).await;
+        let messages = json!([{ "role": "user", "content": "hi" }]);
+        // System default: managed / claude-haiku.
+        let got = chat(&gateway, json!({ "messages": messages })).await;
+        assert_eq!(
+            got,
+            (
+                200,
+                Some("managed".into()),
+                Some("claude-haiku-4-5-20251001".into())
+            )
+        );
+        // `provider/model` in the model string.
+        let got = chat(
+            &gateway,
+            json!({ "model": "anthropic/claude-opus-4-6", "messages": messages }),
+        )
+        .await;
+        assert_eq!(
+            got,
+            (
+                200,
+                Some("anthropic".into()),
+                Some("claude-opus-4-6".into())
+            )
+        );
+        // Only a provider: its first enabled model.
+        let got = chat(
+            &gateway,
+            json!({ "provider": "openai-compatible", "messages": messages }),
+        )
+        .await;
+        assert_eq!(
+            got,
+            (
+                200,
+                Some("openai-compatible".into()),
+                Some("compat-model".into())
+            )
+        );
+        // Only a model the default provider lacks: the first provider offering it.
+        let got = chat(
+            &gateway,
+            json!({ "model": "claude-compat", "messages": messages }),
+        )
+        .await;
+        assert_eq!(
+            got,
+            (
+                200,
+                Some("anthropic-compatible".into()),
+                Some("claude-compat".into())
+            )
+        );
+        // The organization default applies at once after it changes.
+        gateway
+            .server
+            .put(
+                "/v1/llm-providers/defaults",
+                &gateway.org.admin,
+                json!({ "provider": "anthropic", "model": "claude-sonnet-4-20250514" }),
+            )
+            .await
+            .expect(200);
+        let got = chat(&gateway, json!({ "messages": messages })).await;
+        assert_eq!(
+            got,
+            (
+                200,
+                Some("anthropic".into()),
+                Some("claude-sonnet-4-20250514".into())
+            )
+        );
+        // Disabling it falls back to the system default.
+        gateway
+            .server
+            .put(
+                "/v1/llm-providers/anthropic",
+                &gateway.org.admin,
+                json!({ "enabled": false }),
+            )
+            .await
+            .expect(200);
+        let got = chat(&gateway, json!({ "messages": messages })).await;
+        assert_eq!(
+            got,
+            (
+                200,
+                Some("managed".into()),
+                Some("claude-haiku-4-5-20251001".into())
+            )
+        );
+        gateway.server.stop();
+    }
+}
+
+#[tokio::test]
+async fn validation_errors_use_each_surfaces_shape_with_the_port_name() {
+    for backend in backends() {
+        let gateway = Gateway::start(backend).await;
+        gateway
+            .server
+            .put(
+                "/v1/llm-providers/anthropic",
+                &gateway.org.admin,
+                json!({ "enabled": false }),
+            )
+            .await
+            .expect(200);
+        gateway
+            .server
+            .put(
+                "/v1/llm-providers/openai",
+                &gateway.org.admin,
+                json!({ "overrides": { "models": { "gpt-5": { "enabled": false } } } }),
+            )
+            .await
+            .expect(200);
+        let cases = [
+            (
+                json!({ "provider": "bedrock", "model": "claude-opus-4-6" }),
+                404,
+                "LLMProviderNotFoundError",
+            ),
+            (
+                json!({ "provider": "anthropic", "model": "claude-opus-4-6" }),
+                400,
+                "LLMProviderDisabledError",
+            ),
+            (
+                json!({ "provider": "openai", "model": "gpt-5" }),
+                400,
+                "LLMProviderModelNotEnabledError",
+            ),
+            (
+                json!({ "provider": "managed", "model": "gpt-4o" }),
+                400,
+                "LLMProviderModelNotEnabledError",
+            ),
+        ];
+        for (selection, status, name) in cases {
+            let mut openai = json!({ "messages": [{ "role": "user", "content": "hi" }] });
+            let mut anthropic =
+                json!({ "max_tokens": 10, "messages": [{ "role": "user", "content": "hi" }] });
+            for body in [&mut openai, &mut anthropic] {
+                body["provider"] = selection["provider"].clone();
+                body["model"] = selection["model"].clone();
+            }
+            let response = gateway.post("/v1/chat/completions", &openai).await;
+            assert_eq!(response.status().as_u16(), status, "{selection}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], name, "{body}");
+            assert!(body["error"]["message"].is_string());
+            let response = gateway.post("/v1/messages", &anthropic).await;
+            assert_eq!(response.status().as_u16(), status, "{selection}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["type"], "error");
+            assert_eq!(body["error"]["type"], name, "{body}");
+        }
+        // Malformed bodies: clear 400s in the caller's shape.
+        let client = reqwest::Client::new();
+        for raw in ["{", "[1]", r#"{"model":"a","model":"b"}"#] {
+            let response = client
+                .post(gateway.url("/v1/chat/completions"))
+                .bearer_auth(&gateway.org.member)
+                .body(raw)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 400, "{raw}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "invalid_request", "{raw}");
+        }
+        gateway.server.stop();
+    }
+}
+
+#[tokio::test]
+async fn authentication_on_both_surfaces() {
+    let gateway = Gateway::start(Backend::Sqlite).await;
+    let client = reqwest::Client::new();
+    let body = json!({ "max_tokens": 10, "messages": [{ "role": "user", "content": "hi" }] });
+    let response = client
+        .post(gateway.url("/v1/messages"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["type"], "unauthorized");
+    let response = client
+        .post(gateway.url("/v1/messages"))
+        .header("x-api-key", &gateway.org.member)
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = client
+        .post(gateway.url("/v1/chat/completions"))
+        .bearer_auth("sb_bad_token")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "unauthorized");
+    let models = client
+        .get(gateway.url("/v1/models"))
+        .bearer_auth(&gateway.org.member)
+        .send()
+        .await
+        .unwrap();
+    let models: Value = models.json().await.unwrap();
+    assert_eq!(models["object"], "list");
+    let pairs: Vec<(String, String)> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["provider"].as_str().unwrap().to_owned(),
+                m["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(pairs.contains(&("openai".into(), "gpt-5".into())));
+    assert!(pairs.contains(&("openai-compatible".into(), "compat-model".into())));
+    assert!(pairs.contains(&("managed".into(), "claude-sonnet-4-5-20250929".into())));
+    gateway.server.stop();
+}
+
+#[tokio::test]
+async fn managed_models_without_a_platform_key_are_unavailable_not_broken() {
+    let gateway = Gateway::start_with(
+        Backend::Sqlite,
+        Default::default(),
+        vec![("SWITCHBOARD_MANAGED_OPENAI_API_KEY".into(), String::new())],
+    )
+    .await;
+    let response = gateway
+        .post(
+            "/v1/chat/completions",
+            &json!({ "provider": "managed", "model": "gpt-5",
+        "messages": [{ "role": "user", "content": "hi" }] }),
+        )
+        .await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "service_unavailable");
+    let models: Value = reqwest::Client::new()
+        .get(gateway.url("/v1/models"))
+        .bearer_auth(&gateway.org.member)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !models["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["provider"] == "managed" && m["id"] == "gpt-5")
+    );
+    assert!(
+        gateway.sim.handle.requests().is_empty(),
+        "nothing was sent upstream"
+    );
+    gateway.server.stop();
+}
+
+#[tokio::test]
+async fn upstream_failures_reach_the_caller_honestly() {
+    let gateway = Gateway::start(Backend::Sqlite).await;
+    for (provider, model) in [("openai", "gpt-5"), ("anthropic", "claude-opus-4-6")] {
+        for surface in [Surface::OpenAi, Surface::Anthropic] {
+            let label = format!("{surface:?} → {provider}");
+            // A long Retry-After is passed on, not waited out.
+            let (path, mut body) = request(surface, provider, model, false, false);
+            body["messages"][if surface == Surface::OpenAi { 1 } else { 0 }]["content"] =
+                json!("hi [[sim:status=429 retry_after=30]]");
+            gateway.sim.handle.clear();
+            let response = gateway.post(path, &body).await;
+            assert_eq!(response.status(), 429, "{label}");
+            assert_eq!(response.headers()["retry-after"], "30", "{label}");
+            assert_eq!(
+                gateway.sim.handle.requests().len(),
+                1,
+                "{label}: no retry for a long wait"
+            );
+            // A short one is retried once before anything reached the caller.
+            body["messages"][if surface == Surface::OpenAi { 1 } else { 0 }]["content"] =
+                json!("hi [[sim:status=503 retry_after=1]]");
+            gateway.sim.handle.clear();
+            let response = gateway.post(path, &body).await;
+            assert_eq!(
+                gateway.sim.handle.requests().len(),
+                2,
+                "{label}: retried once"
+            );
+            assert!(response.status().is_server_error(), "{label}");
+
+            // A stream cut mid-way ends with an error event, never a clean terminator.
+            for knob in ["[[sim:cut_after=3]]", "[[sim:error_event]]"] {
+                let (path, mut body) = request(surface, provider, model, true, false);
+                body["messages"][if surface == Surface::OpenAi { 1 } else { 0 }]["content"] =
+                    json!(format!("one two three four five six {knob}"));
+                let response = gateway.post(path, &body).await;
+                assert_eq!(response.status(), 200, "{label} {knob}");
+                let got = answer(response, surface, true).await;
+                assert!(
+                    !got.terminated,
+                    "{label} {knob}: a broken stream must not end cleanly: {got:?}"
+                );
+                assert!(
+                    got.error.is_some(),
+                    "{label} {knob}: an error event is expected: {got:?}"
+                );
+            }
+        }
+    }
+    gateway.server.stop();
+}
+
+#[tokio::test]
+async fn rejected_upstream_credentials_are_a_configuration_error_not_the_callers() {
+    let sim = switchboard_sim::SimConfig {
+        openai_key: Some("sk-the-right-one".into()),
+        ..Default::default()
+    };
+    let gateway = Gateway::start_with(Backend::Sqlite, sim, Vec::new()).await;
+    let response = gateway
+        .post(
+            "/v1/chat/completions",
+            &json!({ "provider": "openai", "model": "gpt-5",
+        "messages": [{ "role": "user", "content": "hi" }] }),
+        )
+        .await;
+    assert_eq!(response.status(), 502);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_authentication_error");
+    assert!(!body.to_string().contains(crate::harness::CANARY));
+    gateway.server.stop();
+}
+
+#[tokio::test]
+async fn egress_policy_is_enforced_at_connect_time() {
+    // A listener on a loopback address outside the allowance (127.0.0.1/32): it must never
+    // see a connection, whichever spelling points at it.
+    let trap = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let port = trap.local_addr().unwrap().port();
+    let bases = [
+        format!("http://127.0.0.2:{port}"),
+        format!("http://localhost:{port}"),
+        format!("http://[::ffff:127.0.0.2]:{port}"),
+        format!("http://2130706434:{port}"),
+        format!("http://0x7f000002:{port}"),
+        "http://169.254.169.254".to_owned(),
+        "http://10.0.0.1".to_owned(),
+        "http://100.64.0.1".to_owned(),
+        "http://[fd00::1]".to_owned(),
+        "http://0.0.0.0".to_owned(),
+    ];
+    for base in bases {
+        let gateway = Gateway::start_with(
+            Backend::Sqlite,
+            Default::default(),
+            vec![("SWITCHBOARD_OPENAI_BASE_URL".into(), format!("{base}/v1"))],
+        )
+        .await;
+        let response = gateway
+            .post(
+                "/v1/chat/completions",
+                &json!({ "provider": "openai", "model": "gpt-5",
+            "messages": [{ "role": "user", "content": "hi" }] }),
+            )
+            .await;
+        assert_eq!(response.status(), 502, "{base}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "upstream_blocked", "{base}: {body}");
+        gateway.server.stop();
+    }
+    let accepted = tokio::time::timeout(std::time::Duration::from_millis(100), trap.accept()).await;
+    assert!(
+        accepted.is_err(),
+        "a connection reached the blocked address"
+    );
+}

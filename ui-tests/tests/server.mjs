@@ -78,7 +78,7 @@ export async function startServer(backend) {
     adminEmail: "admin@localhost",
     adminPassword: banner("Admin UI password (shown once): "),
     adminToken: banner("Admin API token (shown once): "),
-    cli: (args) => JSON.parse(execFileSync(binary, [...args, "--json"], { env }).toString()),
+    cli: (args) => JSON.parse(execFileSync(binary, [...args, "--json"], { env, stdio: ["ignore", "pipe", "pipe"] }).toString()),
     log: () => stderr,
     async stop() {
       child.kill("SIGTERM");

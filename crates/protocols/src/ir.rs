@@ -517,6 +517,28 @@ impl StreamAccumulator {
         self.stop.as_ref()
     }
 
+    /// The latest cumulative usage.
+    pub fn usage(&self) -> &Usage {
+        &self.usage
+    }
+
+    /// The visible text so far, with tool calls written as `[tool call name args]`.
+    pub fn text(&self) -> String {
+        let mut text = String::new();
+        for part in &self.content {
+            match part {
+                Part::Text(t) | Part::Refusal(t) => text.push_str(t),
+                Part::ToolCall {
+                    name, arguments, ..
+                } => {
+                    text.push_str(&format!("[tool call {name} {arguments}]"));
+                }
+                _ => {}
+            }
+        }
+        text
+    }
+
     /// The answer so far. A missing stop reason reads as `Other("incomplete")`.
     pub fn into_response(self) -> ChatResponse {
         ChatResponse {

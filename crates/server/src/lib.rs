@@ -8,6 +8,7 @@ pub mod egress_check;
 pub mod error;
 pub mod extract;
 pub mod inference;
+pub mod interactions;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

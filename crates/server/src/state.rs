@@ -7,6 +7,7 @@ use switchboard_store::Store;
 use switchboard_providers::EgressClient;
 
 use crate::dataplane::Snapshots;
+use crate::interactions::Interactions;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 
@@ -20,6 +21,7 @@ pub struct Inner {
     pub egress: EgressClient,
     pub settings: Settings,
     pub metrics: Metrics,
+    pub interactions: Interactions,
     pub started: Instant,
 }
 
@@ -36,6 +38,7 @@ impl AppState {
             egress,
             settings,
             metrics: Metrics::default(),
+            interactions: Interactions::default(),
             started: Instant::now(),
         }))
     }

@@ -14,6 +14,16 @@ pub enum Surface {
     Anthropic,
 }
 
+impl Surface {
+    /// The surface's name in invocation records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Surface::OpenAi => "openai",
+            Surface::Anthropic => "anthropic",
+        }
+    }
+}
+
 /// An error ready to be rendered on a surface.
 #[derive(Clone, Debug)]
 pub struct SurfaceError {

@@ -23,7 +23,9 @@ use switchboard_core::Principal;
 use switchboard_core::resolve::{Resolved, Selection, resolve};
 
 use crate::dataplane::OrgSnapshot;
+use crate::interactions::Invocation;
 use crate::state::AppState;
+use switchboard_core::records::Timestamp;
 
 pub use errors::{Surface, SurfaceError};
 pub use models::list_models;
@@ -48,7 +50,23 @@ async fn serve(state: AppState, surface: Surface, headers: HeaderMap, body: Body
         let caller = authenticate(&state, &headers).await?;
         let body = read_body(body, state.settings.max_body_bytes).await?;
         let snapshot = org_snapshot(&state, &caller).await?;
-        upstream::call(&state, surface, &caller, &snapshot, &headers, body).await
+        let recording = state.interactions.begin(Invocation {
+            id: invocation_id.clone(),
+            org_id: caller.org_id,
+            user_id: caller.user_id,
+            surface: surface.name(),
+            labels: serde_json::Map::new(),
+            prompt: prompt_text(&body),
+            request_id: headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            created_at: Timestamp::now(),
+        })?;
+        upstream::call(
+            &state, surface, &caller, &snapshot, &headers, body, recording,
+        )
+        .await
     }
     .await;
     let mut response = match result {
@@ -80,9 +98,11 @@ impl From<SurfaceError> for Failure {
     }
 }
 
-/// A successful exchange.
+/// A successful exchange and, for whole answers, its outcome (streams record their own
+/// when they end).
 pub struct Served {
     pub response: Response,
+    pub outcome: crate::interactions::Outcome,
 }
 
 trait WithSelection {
@@ -107,6 +127,24 @@ pub fn set_selection_headers(headers: &mut HeaderMap, resolved: &Resolved) {
     if let Ok(value) = HeaderValue::from_str(&resolved.model) {
         headers.insert("x-switchboard-model", value);
     }
+}
+
+/// The prompt as recorded: the request's `system` and `messages` members, verbatim.
+fn prompt_text(body: &[u8]) -> String {
+    let Ok(raw) = raw_json::RawObject::parse(body) else {
+        return String::new();
+    };
+    let mut prompt = String::from("{");
+    for key in ["system", "messages"] {
+        if let Some(value) = raw.get(key) {
+            if prompt.len() > 1 {
+                prompt.push(',');
+            }
+            prompt.push_str(&format!("\"{key}\":{}", value.get()));
+        }
+    }
+    prompt.push('}');
+    prompt
 }
 
 /// The caller from `Authorization: Bearer` or `x-api-key` (what Anthropic's SDKs send).

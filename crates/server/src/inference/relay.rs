@@ -178,6 +178,21 @@ impl Relay {
         out.freeze()
     }
 
+    /// What the stream amounted to, for its invocation record.
+    pub fn outcome(&self) -> crate::interactions::Outcome {
+        let error = self
+            .summary
+            .error()
+            .map(|(kind, _)| (kind.openai_status(), kind.anthropic_type().to_owned()));
+        let usage = self.summary.usage();
+        crate::interactions::Outcome {
+            error,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            response: Some(self.summary.text()),
+        }
+    }
+
     /// A pass-through stream's terminal error event in the caller's protocol.
     fn write_error(&self, out: &mut BytesMut, message: &str) {
         let kind = ErrorKind::BadGateway;

@@ -22,6 +22,7 @@ use super::raw_json::{Edit, RawObject, json_string};
 use super::relay::{Relay, RelaySpec};
 use super::{Failure, Served, resolve_selection, set_selection_headers};
 use crate::dataplane::OrgSnapshot;
+use crate::interactions::{Outcome, Recording};
 use crate::state::AppState;
 
 /// `max_tokens` sent to Anthropic-protocol upstreams when an OpenAI caller set none
@@ -39,6 +40,39 @@ pub async fn call(
     snapshot: &OrgSnapshot,
     headers: &HeaderMap,
     body: Bytes,
+    recording: Recording,
+) -> Result<Served, Failure> {
+    let mut recording = Some(recording);
+    let result = exchange(
+        state,
+        surface,
+        caller,
+        snapshot,
+        headers,
+        &body,
+        &mut recording,
+    )
+    .await;
+    if let Some(recording) = recording {
+        recording.finish(match &result {
+            Ok(served) => served.outcome.clone(),
+            Err(failure) => Outcome {
+                error: Some((failure.error.status, failure.error.name.clone())),
+                ..Outcome::default()
+            },
+        });
+    }
+    result
+}
+
+async fn exchange(
+    state: &AppState,
+    surface: Surface,
+    caller: &Principal,
+    snapshot: &OrgSnapshot,
+    headers: &HeaderMap,
+    body: &Bytes,
+    recording: &mut Option<Recording>,
 ) -> Result<Served, Failure> {
     let raw = RawObject::parse(&body).map_err(|e| SurfaceError::bad_request(e.to_string()))?;
     let provider = raw.str("provider").map_err(SurfaceError::bad_request)?;
@@ -52,6 +86,14 @@ pub async fn call(
         .map_err(SurfaceError::bad_request)?
         .unwrap_or(false);
     let resolved = resolve_selection(state, caller, snapshot, selection)?;
+    let with_selection = |error| Failure {
+        error,
+        resolved: Some(resolved.clone()),
+    };
+    if let Some(recording) = recording.as_mut() {
+        recording.resolved(&resolved);
+        recording.admit().map_err(with_selection)?;
+    }
     let exchange = Exchange {
         state,
         surface,
@@ -59,10 +101,10 @@ pub async fn call(
         resolved: &resolved,
         stream,
     };
-    exchange.run(&raw, headers).await.map_err(|error| Failure {
-        error,
-        resolved: Some(resolved.clone()),
-    })
+    exchange
+        .run(&raw, headers, recording)
+        .await
+        .map_err(with_selection)
 }
 
 struct Exchange<'a> {
@@ -74,7 +116,12 @@ struct Exchange<'a> {
 }
 
 impl Exchange<'_> {
-    async fn run(&self, raw: &RawObject<'_>, headers: &HeaderMap) -> Result<Served, SurfaceError> {
+    async fn run(
+        &self,
+        raw: &RawObject<'_>,
+        headers: &HeaderMap,
+        recording: &mut Option<Recording>,
+    ) -> Result<Served, SurfaceError> {
         let target = self.target()?;
         let upstream_is_openai = target.protocol == WireProtocol::OpenAiChat;
         let same_protocol = upstream_is_openai == (self.surface == Surface::OpenAi);
@@ -85,14 +132,20 @@ impl Exchange<'_> {
             self.translated_body(raw, &target)?
         };
         let response = self.send(&target, headers, upstream_body).await?;
-        let mut answer = if self.stream {
-            self.relay_stream(response, upstream_is_openai, client_wants_usage)
+        let (mut answer, outcome) = if self.stream {
+            let recording = recording.take();
+            let answer =
+                self.relay_stream(response, upstream_is_openai, client_wants_usage, recording);
+            (answer, Outcome::default())
         } else {
             self.whole_answer(response, upstream_is_openai, same_protocol)
                 .await?
         };
         set_selection_headers(answer.headers_mut(), self.resolved);
-        Ok(Served { response: answer })
+        Ok(Served {
+            response: answer,
+            outcome,
+        })
     }
 
     fn target(&self) -> Result<UpstreamTarget, SurfaceError> {
@@ -275,21 +328,22 @@ impl Exchange<'_> {
         response: reqwest::Response,
         upstream_is_openai: bool,
         same_protocol: bool,
-    ) -> Result<Response, SurfaceError> {
+    ) -> Result<(Response, Outcome), SurfaceError> {
         let total = self.state.egress.timeouts().total;
         let bytes = tokio::time::timeout(total, response.bytes())
             .await
             .map_err(|_| egress_error(EgressFailure::Timeout))?
             .map_err(|_| egress_error(EgressFailure::Unreachable))?;
+        let decoded = if upstream_is_openai {
+            openai::decode_response(&bytes)
+        } else {
+            anthropic::decode_response(&bytes)
+        }
+        .map_err(|e| SurfaceError::new(502, "upstream_invalid_response", e.to_string()))?;
+        let outcome = outcome_of(&decoded);
         let body = if same_protocol {
             bytes
         } else {
-            let decoded = if upstream_is_openai {
-                openai::decode_response(&bytes)
-            } else {
-                anthropic::decode_response(&bytes)
-            }
-            .map_err(|e| SurfaceError::new(502, "upstream_invalid_response", e.to_string()))?;
             let model = &self.resolved.model;
             Bytes::from(match self.surface {
                 Surface::OpenAi => openai::encode_response(&decoded, model),
@@ -298,7 +352,7 @@ impl Exchange<'_> {
                 })?,
             })
         };
-        Ok((
+        let response = (
             StatusCode::OK,
             [(
                 header::CONTENT_TYPE,
@@ -306,7 +360,8 @@ impl Exchange<'_> {
             )],
             body,
         )
-            .into_response())
+            .into_response();
+        Ok((response, outcome))
     }
 
     /// Streams the answer through a [`Relay`]; the upstream read advances only as fast as
@@ -316,6 +371,7 @@ impl Exchange<'_> {
         response: reqwest::Response,
         upstream_is_openai: bool,
         client_wants_usage: bool,
+        recording: Option<Recording>,
     ) -> Response {
         let relay = Relay::new(RelaySpec {
             surface: self.surface,
@@ -324,37 +380,16 @@ impl Exchange<'_> {
             id: new_id(self.surface),
             model: self.resolved.model.clone(),
         });
-        let upstream = response.bytes_stream();
-        let body = futures_util::stream::unfold(
-            (upstream, relay, false),
-            |(mut upstream, mut relay, ended)| async move {
-                if ended {
-                    return None;
-                }
-                loop {
-                    match upstream.next().await {
-                        Some(Ok(chunk)) => {
-                            let out = relay.push(chunk);
-                            if !out.is_empty() {
-                                return Some((
-                                    Ok::<_, std::io::Error>(out),
-                                    (upstream, relay, false),
-                                ));
-                            }
-                        }
-                        Some(Err(error)) => {
-                            tracing::debug!(%error, "upstream stream broke");
-                            let out = relay.fail("the upstream connection broke mid-stream");
-                            return Some((Ok(out), (upstream, relay, true)));
-                        }
-                        None => {
-                            let out = relay.finish();
-                            return Some((Ok(out), (upstream, relay, true)));
-                        }
-                    }
-                }
-            },
-        );
+        let state = StreamState {
+            upstream: response.bytes_stream(),
+            relay,
+            recording,
+            ended: false,
+        };
+        let body = futures_util::stream::unfold(state, |mut state| async move {
+            let out = state.next_chunk().await?;
+            Some((Ok::<_, std::io::Error>(out), state))
+        });
         (
             StatusCode::OK,
             [
@@ -368,6 +403,78 @@ impl Exchange<'_> {
         )
             .into_response()
     }
+}
+
+/// A relayed stream in flight: the upstream body, the relay, and the invocation it records
+/// (finished when the stream ends; dropped unfinished if the caller goes away first).
+struct StreamState<S> {
+    upstream: S,
+    relay: Relay,
+    recording: Option<Recording>,
+    ended: bool,
+}
+
+impl<S> StreamState<S>
+where
+    S: futures_util::Stream<Item = reqwest::Result<Bytes>> + Unpin,
+{
+    /// The next bytes for the caller, or `None` once the stream is over.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            let out = match self.upstream.next().await {
+                Some(Ok(chunk)) => self.relay.push(chunk),
+                Some(Err(error)) => {
+                    tracing::debug!(%error, "upstream stream broke");
+                    self.end(|relay| relay.fail("the upstream connection broke mid-stream"))
+                }
+                None => self.end(Relay::finish),
+            };
+            if !out.is_empty() || self.ended {
+                if let Some(recording) = self.recording.as_mut() {
+                    recording.first_token();
+                }
+                return Some(out);
+            }
+        }
+    }
+
+    fn end(&mut self, close: impl FnOnce(&mut Relay) -> Bytes) -> Bytes {
+        self.ended = true;
+        let out = close(&mut self.relay);
+        if let Some(recording) = self.recording.take() {
+            recording.finish(self.relay.outcome());
+        }
+        out
+    }
+}
+
+/// Usage and text of a whole answer, for its invocation record.
+fn outcome_of(response: &switchboard_protocols::ir::ChatResponse) -> Outcome {
+    Outcome {
+        error: None,
+        input_tokens: response.usage.input_tokens,
+        output_tokens: response.usage.output_tokens,
+        response: Some(response_text(&response.content)),
+    }
+}
+
+pub fn response_text(content: &[switchboard_protocols::ir::Part]) -> String {
+    let mut text = String::new();
+    for part in content {
+        match part {
+            switchboard_protocols::ir::Part::Text(t) => text.push_str(t),
+            switchboard_protocols::ir::Part::ToolCall {
+                name, arguments, ..
+            } => {
+                text.push_str(&format!("[tool call {name} {arguments}]"));
+            }
+            _ => {}
+        }
+    }
+    text
 }
 
 /// Secrets for one request, decrypted from the snapshot on demand.

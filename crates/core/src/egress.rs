@@ -177,6 +177,14 @@ impl EgressPolicy {
         self.allow_http
     }
 
+    /// This policy plus one more allow entry (and plain http when `allow_http`); used by
+    /// `switchboard demo` to reach its own simulator and nothing else new.
+    pub fn with_allowed(mut self, entry: &str, allow_http: bool) -> Result<Self, EgressError> {
+        self.allow.push(parse_allow_entry(entry.trim())?);
+        self.allow_http |= allow_http;
+        Ok(self)
+    }
+
     /// Parses and judges an upstream URL. Host names are judged by name only here; the
     /// caller must still pass every resolved address through [`Self::check_ip`].
     pub fn check_url(&self, raw: &str) -> Result<Url, EgressError> {

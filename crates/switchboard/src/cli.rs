@@ -105,6 +105,34 @@ pub enum Command {
     Keys(KeysCommand),
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
+    /// Run the provider simulator alone (for tests, demos and benchmarks).
+    Mock(MockArgs),
+}
+
+#[derive(Args)]
+pub struct MockArgs {
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub listen: String,
+    /// Only this OpenAI key is accepted (default: any non-empty key).
+    #[arg(long)]
+    pub openai_key: Option<String>,
+    #[arg(long)]
+    pub anthropic_key: Option<String>,
+    #[arg(long)]
+    pub azure_key: Option<String>,
+    #[arg(long)]
+    pub aws_access_key_id: Option<String>,
+    #[arg(long)]
+    pub aws_secret_access_key: Option<String>,
+    /// Delay before each response head, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Delay between stream chunks, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub chunk_delay_ms: u64,
+    /// Exact number of content chunks per streamed answer.
+    #[arg(long)]
+    pub chunks: Option<usize>,
 }
 
 #[derive(Subcommand)]

@@ -15,20 +15,24 @@ const CONFIG_REFRESH: std::time::Duration = std::time::Duration::from_millis(500
 use switchboard_store::{Actor, Store};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{AuditCommand, Cli, Command, KeysCommand, OrgCommand, TokenCommand, UserCommand};
+use crate::cli::{
+    AuditCommand, Cli, Command, KeysCommand, MockArgs, OrgCommand, TokenCommand, UserCommand,
+};
 use crate::config::{self, Resolved};
 use crate::keys;
+use switchboard_sim::SimConfig;
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let settings = config::resolve(cli.settings)?;
-    let serving = matches!(cli.command, Command::Serve | Command::Demo);
+    let serving = matches!(
+        cli.command,
+        Command::Serve | Command::Demo | Command::Mock(_)
+    );
     init_logging(settings.log.as_deref(), serving);
     match cli.command {
         Command::Serve => serve(settings).await,
-        Command::Demo => bail!(
-            "`switchboard demo` needs the provider simulator, which arrives with the inference \
-             gateway; use `switchboard serve` for now"
-        ),
+        Command::Demo => demo(settings).await,
+        Command::Mock(args) => mock(args).await,
         Command::Migrate => migrate(&settings).await,
         Command::Openapi => {
             println!("{}", switchboard_server::openapi::DOCUMENT);
@@ -105,6 +109,54 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// `serve` with the provider simulator on loopback as the managed provider's upstream, so
+/// every feature works offline.
+async fn demo(mut settings: Resolved) -> Result<ExitCode> {
+    let sim = switchboard_sim::start(SimConfig::default(), "127.0.0.1:0".parse()?)
+        .await
+        .context("cannot start the provider simulator")?;
+    let base = sim.url();
+    tracing::info!(url = %base, "provider simulator started");
+    let upstream = &mut settings.server.upstream;
+    upstream.openai_base_url = format!("{base}/v1");
+    upstream.anthropic_base_url = base;
+    upstream.managed_openai_key = Some(SecretValue::new("sk-demo-openai".into()));
+    upstream.managed_anthropic_key = Some(SecretValue::new("sk-ant-demo".into()));
+    settings.server.egress = settings
+        .server
+        .egress
+        .with_allowed(&format!("{}/32", sim.addr.ip()), true)
+        .context("cannot allow the simulator's address")?;
+    let result = serve(settings).await;
+    sim.shutdown().await;
+    result
+}
+
+/// The provider simulator alone.
+async fn mock(args: MockArgs) -> Result<ExitCode> {
+    let config = SimConfig {
+        openai_key: args.openai_key,
+        anthropic_key: args.anthropic_key,
+        azure_key: args.azure_key,
+        latency: std::time::Duration::from_millis(args.latency_ms),
+        chunk_delay: std::time::Duration::from_millis(args.chunk_delay_ms),
+        chunks: args.chunks,
+        ..SimConfig::default()
+    };
+    let _ = (args.aws_access_key_id, args.aws_secret_access_key);
+    let sim = switchboard_sim::start(
+        config,
+        args.listen.parse().context("--listen must be ADDR:PORT")?,
+    )
+    .await
+    .context("cannot start the provider simulator")?;
+    tracing::info!(addr = %sim.addr, "provider simulator listening");
+    println!("provider simulator listening on {}", sim.url());
+    shutdown_signal().await;
+    sim.shutdown().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn migrate(settings: &Resolved) -> Result<ExitCode> {

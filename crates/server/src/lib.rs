@@ -15,6 +15,7 @@ pub mod routes;
 pub mod settings;
 pub mod state;
 pub mod ui;
+pub mod validation;
 
 use std::time::Instant;
 

@@ -73,7 +73,6 @@ pub async fn create(
     caller
         .require_admin(&state, "provider.create", "llm-provider")
         .await?;
-    refuse_connection_validation(&query)?;
     let body: CreateBody = body.parse()?;
     let provider: ProviderType =
         body.provider
@@ -81,6 +80,7 @@ pub async fn create(
             .map_err(|e: switchboard_core::provider::UnknownProviderType| {
                 PortError::invalid_config(e.to_string()).with_detail("field", "provider")
             })?;
+    let validate = query.validate_connection.unwrap_or(false);
     let (record, created) = create_provider(
         &state,
         &caller,
@@ -88,6 +88,7 @@ pub async fn create(
         body.config,
         body.overrides,
         body.enabled,
+        validate,
     )
     .await?;
     let status = if created {
@@ -109,7 +110,6 @@ pub async fn update(
     caller
         .require_admin(&state, "provider.update", &resource)
         .await?;
-    refuse_connection_validation(&query)?;
     let body: UpdateBody = body.parse()?;
     let provider = parse_path_type(&provider)?;
     let patch = ProviderPatch {
@@ -117,7 +117,8 @@ pub async fn update(
         overrides: body.overrides,
         enabled: body.enabled,
     };
-    let record = update_provider(&state, &caller, provider, patch).await?;
+    let validate = query.validate_connection.unwrap_or(false);
+    let record = update_provider(&state, &caller, provider, patch, validate).await?;
     Ok(object_envelope(provider_view(&record)))
 }
 
@@ -153,6 +154,7 @@ pub async fn create_provider(
     config: Option<Map<String, Value>>,
     overrides: Option<Overrides>,
     enabled: Option<bool>,
+    validate: bool,
 ) -> ApiResult<(ProviderRecord, bool)> {
     let config = match (provider, config) {
         (_, Some(config)) => config,
@@ -169,7 +171,7 @@ pub async fn create_provider(
         config,
         overrides: overrides.unwrap_or_default(),
     };
-    save(state, caller, write).await
+    save(state, caller, write, validate).await
 }
 
 /// Applies `patch` to the stored provider and saves the result. Shared by the JSON API and
@@ -179,6 +181,7 @@ pub async fn update_provider(
     caller: &Caller,
     provider: ProviderType,
     patch: ProviderPatch,
+    validate: bool,
 ) -> ApiResult<ProviderRecord> {
     let current = state
         .store
@@ -201,7 +204,7 @@ pub async fn update_provider(
     if let Some(overrides) = &patch.overrides {
         merge_overrides(&mut write.overrides, overrides);
     }
-    let (record, _) = save(state, caller, write).await?;
+    let (record, _) = save(state, caller, write, validate).await?;
     Ok(record)
 }
 
@@ -228,36 +231,27 @@ pub async fn delete_provider(
     Ok(())
 }
 
-/// Validates the whole provider as it would be stored, then stores it with its audit entry.
+/// Validates the whole provider as it would be stored (and, when asked, tests every enabled
+/// model against the provider), then stores it with its audit entry. Any failure saves
+/// nothing.
 async fn save(
     state: &AppState,
     caller: &Caller,
     write: ProviderWrite,
+    validate: bool,
 ) -> ApiResult<(ProviderRecord, bool)> {
     let egress = &state.settings.egress;
     validate_config(write.provider, &write.config, egress)?;
     validate_overrides(write.provider, &write.config, &write.overrides)?;
     check_resolved_urls(egress, &write.config).await?;
+    if validate {
+        crate::validation::test_connection(state, caller.0.org_id, &write).await?;
+    }
     let saved = state
         .store
         .put_provider(caller.0.org_id, &caller.actor(), write)
         .await?;
     Ok(saved)
-}
-
-/// `validate_connection=true` needs the provider adapters, which ship with the inference
-/// gateway. Until then the flag is refused loudly: a silent success would claim a check
-/// that never ran.
-fn refuse_connection_validation(query: &SaveQuery) -> ApiResult<()> {
-    if query.validate_connection == Some(true) {
-        return Err(PortError::invalid_request(
-            "validate_connection=true is not available yet: connection validation arrives with \
-             the inference gateway; save without it",
-        )
-        .with_detail("parameter", "validate_connection")
-        .into());
-    }
-    Ok(())
 }
 
 /// A provider type from the path; anything else is a provider this organization cannot have.

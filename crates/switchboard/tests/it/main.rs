@@ -12,4 +12,5 @@ mod keys;
 mod ops;
 mod providers;
 mod secrets;
+mod validation;
 mod ui;

@@ -294,36 +294,3 @@ async fn schema_rules_of_each_type_are_enforced() {
         server.stop();
     }
 }
-
-#[tokio::test]
-async fn connection_validation_is_refused_until_it_exists() {
-    for backend in backends() {
-        let server = Server::start(backend).await;
-        let org = server.org("acme");
-        let body = json!({ "provider": "openai", "config": { "apiKeySecretName": "k" } });
-        server
-            .call(
-                Method::POST,
-                "/v1/llm-providers?validate_connection=true",
-                Some(&org.admin),
-                Some(&body),
-            )
-            .await
-            .expect_error(400, "invalid_request");
-        let list = server
-            .get("/v1/llm-providers", &org.admin)
-            .await
-            .expect(200);
-        assert_eq!(list.result().as_array().unwrap().len(), 1);
-        server
-            .call(
-                Method::POST,
-                "/v1/llm-providers?validate_connection=false",
-                Some(&org.admin),
-                Some(&body),
-            )
-            .await
-            .expect(201);
-        server.stop();
-    }
-}

@@ -196,15 +196,23 @@ async fn apply(
                 overrides: Some(overrides),
                 enabled,
             };
-            update_provider(state, caller, provider, patch)
+            update_provider(state, caller, provider, patch, false)
                 .await
                 .map(drop)
         }
         None => {
             let config = Some(without_nulls(patch));
-            create_provider(state, caller, provider, config, Some(overrides), enabled)
-                .await
-                .map(drop)
+            create_provider(
+                state,
+                caller,
+                provider,
+                config,
+                Some(overrides),
+                enabled,
+                false,
+            )
+            .await
+            .map(drop)
         }
     };
     saved.map_err(|e| FormError::from_port(&e.0))
@@ -260,7 +268,7 @@ pub async fn set_enabled(
     } else {
         "provider-disabled"
     };
-    let result = update_provider(&state, &caller, provider, patch).await;
+    let result = update_provider(&state, &caller, provider, patch, false).await;
     finish(&state, &form.session, provider, result.map(drop), notice).await
 }
 

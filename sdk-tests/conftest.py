@@ -1,0 +1,112 @@
+"""Starts the provider simulator and the gateway (the real binaries) once per session and
+connects one organization's providers of every protocol to the simulator."""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.environ.get("SWITCHBOARD_BIN", os.path.join(ROOT, "target", "debug", "switchboard"))
+MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except Exception:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+class Gateway:
+    def __init__(self, base, env):
+        self.base = base
+        self.env = env
+        self.admin = None
+        self.member = None
+
+    def cli(self, *args):
+        out = subprocess.run([BINARY, *args, "--json"], env=self.env, capture_output=True, check=True)
+        return json.loads(out.stdout)
+
+    def api(self, method, path, body=None, token=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {token or self.admin}")
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request) as response:
+            text = response.read()
+            return json.loads(text) if text else None
+
+
+@pytest.fixture(scope="session")
+def sim():
+    port = free_port()
+    process = subprocess.Popen([BINARY, "mock", "--listen", f"127.0.0.1:{port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    wait_for(base + "/_sim/requests")
+    yield base
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def gateway(sim):
+    workdir = tempfile.mkdtemp(prefix="sb-sdk-")
+    port = free_port()
+    env = dict(os.environ)
+    env.update({
+        "SWITCHBOARD_LISTEN": f"127.0.0.1:{port}",
+        "SWITCHBOARD_DATABASE_URL": f"sqlite://{workdir}/switchboard.db",
+        "SWITCHBOARD_MASTER_KEY": MASTER_KEY,
+        "SWITCHBOARD_EGRESS_ALLOW": "127.0.0.1/32",
+        "SWITCHBOARD_EGRESS_ALLOW_HTTP": "true",
+        "SWITCHBOARD_OPENAI_BASE_URL": f"{sim}/v1",
+        "SWITCHBOARD_ANTHROPIC_BASE_URL": sim,
+        "SWITCHBOARD_MANAGED_OPENAI_API_KEY": "sk-platform-openai",
+        "SWITCHBOARD_MANAGED_ANTHROPIC_API_KEY": "sk-ant-platform",
+        "SWITCHBOARD_LOG": "warn",
+    })
+    process = subprocess.Popen([BINARY, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    wait_for(base + "/healthz")
+    gw = Gateway(base, env)
+    created = gw.cli("org", "create", "sdk", "--admin-email", "admin@sdk.test")
+    gw.admin = created["token"]
+    gw.member = gw.cli("user", "create", "--org", "sdk", "--email", "dev@sdk.test", "--role", "member")["token"]
+    for name in ["openai-key", "anthropic-key", "azure-key", "compat-key"]:
+        gw.api("POST", "/v1/organization/secrets", {"secretName": name, "secretValue": f"value-of-{name}"})
+    providers = {
+        "openai": {"apiKeySecretName": "openai-key"},
+        "anthropic": {"apiKeySecretName": "anthropic-key"},
+        "azure-openai": {"apiKeySecretName": "azure-key", "endpoint": sim, "deployment": "gpt5-deploy"},
+        "azure-anthropic": {"apiKeySecretName": "azure-key", "endpoint": f"{sim}/anthropic"},
+        "openai-compatible": {"baseUrl": f"{sim}/v1", "apiKeySecretName": "compat-key",
+                              "models": [{"name": "compat-model"}]},
+        "anthropic-compatible": {"baseUrl": f"{sim}/v1", "apiKeySecretName": "compat-key",
+                                 "models": [{"name": "claude-compat"}]},
+    }
+    for provider, config in providers.items():
+        gw.api("POST", "/v1/llm-providers?validate_connection=true", {"provider": provider, "config": config})
+    yield gw
+    process.terminate()
+    process.wait(timeout=10)
+    shutil.rmtree(workdir, ignore_errors=True)

@@ -66,7 +66,10 @@
 //! ```
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod error;
+pub mod eventstream;
+pub mod gemini;
 pub mod ir;
 pub mod openai;
 pub mod sse;

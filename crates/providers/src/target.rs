@@ -8,6 +8,8 @@ use switchboard_core::catalog::{ManagedUpstream, managed_upstream};
 use switchboard_core::config::{azure_openai_deployment, azure_openai_endpoint};
 use switchboard_core::{ProviderType, SecretValue};
 
+use crate::auth::UpstreamAuth;
+
 /// The wire protocol an upstream speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WireProtocol {
@@ -15,6 +17,15 @@ pub enum WireProtocol {
     OpenAiChat,
     /// Anthropic Messages (Anthropic, Azure Anthropic, Anthropic-compatible).
     AnthropicMessages,
+    /// Bedrock Converse (`url`) / ConverseStream (`stream_url`): JSON in, JSON or an AWS
+    /// event stream out (`switchboard_protocols::bedrock`).
+    BedrockConverse,
+    /// Gemini generateContent / streamGenerateContent SSE (`switchboard_protocols::gemini`).
+    Gemini,
+    /// Anthropic Messages on Vertex rawPredict / streamRawPredict: the Anthropic body
+    /// without `model` and with the Vertex `anthropic_version`
+    /// (`switchboard_protocols::anthropic::vertex_body`); answers are Anthropic-native.
+    VertexAnthropic,
 }
 
 /// The Anthropic API version sent when the caller did not choose one.
@@ -31,7 +42,32 @@ pub struct UpstreamSettings {
     pub anthropic_base_url: String,
     pub managed_openai_key: Option<SecretValue>,
     pub managed_anthropic_key: Option<SecretValue>,
+    /// Bedrock Runtime endpoint template (`SWITCHBOARD_BEDROCK_ENDPOINT`); `{region}` is
+    /// replaced by the configuration's region.
+    pub bedrock_endpoint: String,
+    /// STS endpoint template (`SWITCHBOARD_STS_ENDPOINT`), `{region}` likewise.
+    pub sts_endpoint: String,
+    /// Vertex AI endpoint template (`SWITCHBOARD_VERTEX_ENDPOINT`); `{location}` is the
+    /// configuration's location, and `{location}-` is dropped for `global`.
+    pub vertex_endpoint: String,
+    /// Google OAuth token endpoint (`SWITCHBOARD_GOOGLE_TOKEN_URL`), also the JWT audience.
+    pub google_token_url: String,
+    /// The platform's base AWS credentials, which sign STS AssumeRole for `roleArn`
+    /// configurations (`SWITCHBOARD_AWS_ACCESS_KEY_ID`, `…_SECRET_ACCESS_KEY`,
+    /// `…_SESSION_TOKEN`; see [`crate::aws::AwsKeys::from_vars`]).
+    pub aws_base_credentials: Option<crate::aws::AwsKeys>,
+    /// `RoleSessionName` used when assuming customer roles (shows in their CloudTrail).
+    pub aws_role_session_name: String,
 }
+
+/// Default of [`UpstreamSettings::bedrock_endpoint`].
+pub const DEFAULT_BEDROCK_ENDPOINT: &str = "https://bedrock-runtime.{region}.amazonaws.com";
+/// Default of [`UpstreamSettings::sts_endpoint`].
+pub const DEFAULT_STS_ENDPOINT: &str = "https://sts.{region}.amazonaws.com";
+/// Default of [`UpstreamSettings::vertex_endpoint`].
+pub const DEFAULT_VERTEX_ENDPOINT: &str = "https://{location}-aiplatform.googleapis.com";
+/// Default of [`UpstreamSettings::google_token_url`].
+pub const DEFAULT_GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 
 impl Default for UpstreamSettings {
     fn default() -> Self {
@@ -40,6 +76,12 @@ impl Default for UpstreamSettings {
             anthropic_base_url: "https://api.anthropic.com".into(),
             managed_openai_key: None,
             managed_anthropic_key: None,
+            bedrock_endpoint: DEFAULT_BEDROCK_ENDPOINT.into(),
+            sts_endpoint: DEFAULT_STS_ENDPOINT.into(),
+            vertex_endpoint: DEFAULT_VERTEX_ENDPOINT.into(),
+            google_token_url: DEFAULT_GOOGLE_TOKEN_URL.into(),
+            aws_base_credentials: None,
+            aws_role_session_name: "switchboard".into(),
         }
     }
 }
@@ -50,10 +92,42 @@ pub struct UpstreamTarget {
     pub protocol: WireProtocol,
     /// The full URL of the generation endpoint.
     pub url: String,
+    /// The URL to use when streaming (differs from `url` for Bedrock and Vertex).
+    pub stream_url: String,
     /// Authentication and provider-specific headers (values marked sensitive).
     pub headers: HeaderMap,
-    /// The model name to put in the upstream body.
+    /// What [`crate::authorize`] must do per request (sign, add a token) beyond `headers`.
+    pub auth: UpstreamAuth,
+    /// The model name to put in the upstream body (Bedrock and Vertex take it from the URL;
+    /// it is still the name the upstream knows the model by).
     pub upstream_model: String,
+    /// Bedrock guardrail `(identifier, version)` to put in the Converse body.
+    pub guardrail: Option<(String, String)>,
+}
+
+impl UpstreamTarget {
+    /// A target with static headers whose stream URL is its URL.
+    pub(crate) fn simple(
+        protocol: WireProtocol,
+        url: String,
+        headers: HeaderMap,
+        upstream_model: String,
+    ) -> Self {
+        Self {
+            protocol,
+            stream_url: url.clone(),
+            url,
+            headers,
+            auth: UpstreamAuth::Static,
+            upstream_model,
+            guardrail: None,
+        }
+    }
+
+    /// The URL for a streaming or a whole answer.
+    pub fn url_for(&self, stream: bool) -> &str {
+        if stream { &self.stream_url } else { &self.url }
+    }
 }
 
 /// Why a target could not be built. Messages are safe to show the caller.
@@ -99,35 +173,38 @@ pub fn build_target(
         ProviderType::OpenAiCompatible => openai_compatible(&cx, model),
         ProviderType::AnthropicCompatible => anthropic_compatible(&cx, model),
         ProviderType::Managed => managed(settings, model),
-        other @ (ProviderType::Bedrock
-        | ProviderType::VertexGemini
-        | ProviderType::VertexAnthropic) => Err(TargetError::Unsupported(other)),
+        ProviderType::Bedrock => crate::cloud::bedrock(&cx, model, settings),
+        ProviderType::VertexGemini => crate::cloud::vertex_gemini(&cx, model, settings),
+        ProviderType::VertexAnthropic => crate::cloud::vertex_anthropic(&cx, model, settings),
     }
 }
 
-struct Cx<'a> {
+pub(crate) struct Cx<'a> {
     config: &'a Map<String, Value>,
     secrets: &'a dyn SecretSource,
 }
 
 impl Cx<'_> {
-    fn str(&self, key: &'static str) -> Option<&str> {
+    pub(crate) fn str(&self, key: &'static str) -> Option<&str> {
         self.config.get(key).and_then(Value::as_str)
     }
 
-    fn required(&self, key: &'static str) -> Result<&str, TargetError> {
+    pub(crate) fn required(&self, key: &'static str) -> Result<&str, TargetError> {
         self.str(key).ok_or(TargetError::Config(key))
     }
 
     /// The value of the secret named by config key `key`.
-    fn secret(&self, key: &'static str) -> Result<SecretValue, TargetError> {
+    pub(crate) fn secret(&self, key: &'static str) -> Result<SecretValue, TargetError> {
         let name = self.required(key)?;
         self.secrets
             .secret(name)
             .ok_or_else(|| TargetError::MissingSecret(name.to_owned()))
     }
 
-    fn optional_secret(&self, key: &'static str) -> Result<Option<SecretValue>, TargetError> {
+    pub(crate) fn optional_secret(
+        &self,
+        key: &'static str,
+    ) -> Result<Option<SecretValue>, TargetError> {
         match self.str(key) {
             Some(_) => self.secret(key).map(Some),
             None => Ok(None),
@@ -160,7 +237,7 @@ fn join(base: &str, path: &str) -> String {
     )
 }
 
-fn sensitive(value: &SecretValue) -> Result<HeaderValue, TargetError> {
+pub(crate) fn sensitive(value: &SecretValue) -> Result<HeaderValue, TargetError> {
     let mut header =
         HeaderValue::from_str(value.expose()).map_err(|_| TargetError::Config("secret value"))?;
     header.set_sensitive(true);
@@ -174,12 +251,12 @@ fn bearer(value: &SecretValue) -> Result<HeaderValue, TargetError> {
 fn openai(base: &str, key: SecretValue, model: &str) -> Result<UpstreamTarget, TargetError> {
     let mut headers = HeaderMap::new();
     headers.insert(http::header::AUTHORIZATION, bearer(&key)?);
-    Ok(UpstreamTarget {
-        protocol: WireProtocol::OpenAiChat,
-        url: join(base, "chat/completions"),
+    Ok(UpstreamTarget::simple(
+        WireProtocol::OpenAiChat,
+        join(base, "chat/completions"),
         headers,
-        upstream_model: model.to_owned(),
-    })
+        model.to_owned(),
+    ))
 }
 
 fn anthropic_headers(key_header: (&'static str, HeaderValue)) -> HeaderMap {
@@ -193,12 +270,12 @@ fn anthropic_headers(key_header: (&'static str, HeaderValue)) -> HeaderMap {
 }
 
 fn anthropic(base: &str, key: SecretValue, model: &str) -> Result<UpstreamTarget, TargetError> {
-    Ok(UpstreamTarget {
-        protocol: WireProtocol::AnthropicMessages,
-        url: join(base, "v1/messages"),
-        headers: anthropic_headers(("x-api-key", sensitive(&key)?)),
-        upstream_model: model.to_owned(),
-    })
+    Ok(UpstreamTarget::simple(
+        WireProtocol::AnthropicMessages,
+        join(base, "v1/messages"),
+        anthropic_headers(("x-api-key", sensitive(&key)?)),
+        model.to_owned(),
+    ))
 }
 
 /// Dated deployment URLs (`/openai/deployments/{d}/chat/completions?api-version=…`), or the
@@ -218,12 +295,12 @@ fn azure_openai(cx: &Cx<'_>, _model: &str) -> Result<UpstreamTarget, TargetError
     };
     let mut headers = HeaderMap::new();
     headers.insert("api-key", sensitive(&cx.secret("apiKeySecretName")?)?);
-    Ok(UpstreamTarget {
-        protocol: WireProtocol::OpenAiChat,
+    Ok(UpstreamTarget::simple(
+        WireProtocol::OpenAiChat,
         url,
         headers,
-        upstream_model: deployment.to_owned(),
-    })
+        deployment.to_owned(),
+    ))
 }
 
 /// Microsoft Foundry's Anthropic endpoint: `{endpoint}/v1/messages`, where the endpoint
@@ -231,12 +308,12 @@ fn azure_openai(cx: &Cx<'_>, _model: &str) -> Result<UpstreamTarget, TargetError
 fn azure_anthropic(cx: &Cx<'_>, model: &str) -> Result<UpstreamTarget, TargetError> {
     let endpoint = cx.required("endpoint")?;
     let key = cx.secret("apiKeySecretName")?;
-    Ok(UpstreamTarget {
-        protocol: WireProtocol::AnthropicMessages,
-        url: join(endpoint, "v1/messages"),
-        headers: anthropic_headers(("x-api-key", sensitive(&key)?)),
-        upstream_model: model.to_owned(),
-    })
+    Ok(UpstreamTarget::simple(
+        WireProtocol::AnthropicMessages,
+        join(endpoint, "v1/messages"),
+        anthropic_headers(("x-api-key", sensitive(&key)?)),
+        model.to_owned(),
+    ))
 }
 
 fn openai_compatible(cx: &Cx<'_>, model: &str) -> Result<UpstreamTarget, TargetError> {
@@ -245,12 +322,12 @@ fn openai_compatible(cx: &Cx<'_>, model: &str) -> Result<UpstreamTarget, TargetE
     if let Some(key) = cx.optional_secret("apiKeySecretName")? {
         headers.insert(http::header::AUTHORIZATION, bearer(&key)?);
     }
-    Ok(UpstreamTarget {
-        protocol: WireProtocol::OpenAiChat,
-        url: join(cx.required("baseUrl")?, "chat/completions"),
+    Ok(UpstreamTarget::simple(
+        WireProtocol::OpenAiChat,
+        join(cx.required("baseUrl")?, "chat/completions"),
         headers,
-        upstream_model: model.to_owned(),
-    })
+        model.to_owned(),
+    ))
 }
 
 /// `baseUrl` is the prefix before `/messages`; the key goes as `x-api-key`, a token as a
@@ -262,12 +339,12 @@ fn anthropic_compatible(cx: &Cx<'_>, model: &str) -> Result<UpstreamTarget, Targ
     };
     let mut headers = anthropic_headers(auth);
     cx.custom_headers(&mut headers);
-    Ok(UpstreamTarget {
-        protocol: WireProtocol::AnthropicMessages,
-        url: join(cx.required("baseUrl")?, "messages"),
+    Ok(UpstreamTarget::simple(
+        WireProtocol::AnthropicMessages,
+        join(cx.required("baseUrl")?, "messages"),
         headers,
-        upstream_model: model.to_owned(),
-    })
+        model.to_owned(),
+    ))
 }
 
 /// The platform's own keys: GPT models via OpenAI, Claude models via Anthropic.

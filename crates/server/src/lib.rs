@@ -30,7 +30,10 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 pub use settings::Settings;
 pub use state::AppState;
 
-use routes::{audit, defaults, ops, providers, secrets, settings as ai_settings, users};
+use routes::{
+    audit, defaults, interactions as invocations, ops, providers, secrets,
+    settings as ai_settings, users,
+};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -76,6 +79,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(inference::chat_completions))
         .route("/v1/messages", post(inference::messages))
         .route("/v1/models", get(inference::list_models))
+        .route("/v1/ai/invoke", post(inference::invoke))
+        .route("/v1/ai/invoke/{id}", get(invocations::poll))
+        .route("/v1/ai/invocations", get(invocations::list))
+        .route("/v1/ai/invocations/{id}", get(invocations::get))
+        .route("/v1/quota/ai-invocations", get(invocations::quota))
         .merge(ui::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

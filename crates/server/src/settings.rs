@@ -20,4 +20,6 @@ pub struct Settings {
     /// Operator-level upstream URLs and the managed provider's keys.
     pub upstream: UpstreamSettings,
     pub timeouts: Timeouts,
+    /// Recorder queue, managed-provider limits and the content purge.
+    pub interactions: crate::interactions::InteractionSettings,
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use switchboard_store::Store;
 
-use switchboard_providers::EgressClient;
+use switchboard_providers::{CredentialCache, EgressClient};
 
 use crate::dataplane::Snapshots;
 use crate::interactions::Interactions;
@@ -19,6 +19,8 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub snapshots: Arc<Snapshots>,
     pub egress: EgressClient,
+    /// Assumed-role and service-account credentials, cached until shortly before expiry.
+    pub credentials: CredentialCache,
     pub settings: Settings,
     pub metrics: Metrics,
     pub interactions: Interactions,
@@ -26,19 +28,22 @@ pub struct Inner {
 }
 
 impl AppState {
+    /// Starts the interaction recorder's writer: call inside the runtime.
     pub fn new(
         store: Arc<dyn Store>,
         snapshots: Arc<Snapshots>,
         egress: EgressClient,
         settings: Settings,
     ) -> Self {
+        let interactions = Interactions::new(store.clone(), &settings.interactions);
         Self(Arc::new(Inner {
             store,
             snapshots,
             egress,
+            credentials: CredentialCache::default(),
             settings,
             metrics: Metrics::default(),
-            interactions: Interactions::default(),
+            interactions,
             started: Instant::now(),
         }))
     }

@@ -13,17 +13,21 @@ use futures_util::future::join_all;
 use serde_json::{Map, Value, json};
 use switchboard_core::config::{enabled_models, referenced_secrets};
 use switchboard_core::{ErrorName, OrgId, PortError, SecretValue};
-use switchboard_protocols::error::{ErrorKind, classify_upstream_error};
+use switchboard_protocols::error::ErrorKind;
+use switchboard_protocols::ir::{ChatRequest, Message, Part, Role};
 use switchboard_providers::{
-    EgressFailure, SecretSource, TargetError, UpstreamTarget, WireProtocol, build_target,
+    EgressFailure, SecretSource, TargetError, UpstreamTarget, authorize, build_target,
 };
 use switchboard_store::ProviderWrite;
 
 use crate::error::{ApiError, ApiResult};
+use crate::inference::codec::{classify_error, encode_request};
 use crate::state::AppState;
 
 /// How long one model's test may take.
 const TEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Output cap of a test call: enough for reasoning models to answer at all.
+const PROBE_MAX_TOKENS: u32 = 16;
 
 /// One model's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,21 +103,18 @@ async fn test_model(
     }
 }
 
-/// The smallest real request for the target's protocol.
-fn probe_body(target: &UpstreamTarget) -> Value {
-    let messages = json!([{ "role": "user", "content": "ping" }]);
-    match target.protocol {
-        WireProtocol::OpenAiChat => json!({
-            "model": target.upstream_model,
-            "messages": messages,
-            "max_completion_tokens": 16,
-        }),
-        WireProtocol::AnthropicMessages => json!({
-            "model": target.upstream_model,
-            "messages": messages,
-            "max_tokens": 1,
-        }),
-    }
+/// The smallest real request, encoded for the target by the same codec live traffic uses.
+fn probe_body(target: &UpstreamTarget) -> Result<Vec<u8>, String> {
+    let request = ChatRequest {
+        model: target.upstream_model.clone(),
+        messages: vec![Message {
+            role: Role::User,
+            content: vec![Part::Text("ping".into())],
+        }],
+        max_tokens: Some(PROBE_MAX_TOKENS),
+        ..ChatRequest::default()
+    };
+    encode_request(target, &request, false).map_err(|e| e.to_string())
 }
 
 async fn call(state: &AppState, target: &UpstreamTarget) -> ModelTest {
@@ -121,14 +122,30 @@ async fn call(state: &AppState, target: &UpstreamTarget) -> ModelTest {
         Ok(request) => request,
         Err(failure) => return failed(egress_message(&failure)),
     };
+    let body = match probe_body(target) {
+        Ok(body) => body,
+        Err(message) => return failed(message),
+    };
     let mut headers = target.headers.clone();
     headers.insert(
         reqwest::header::CONTENT_TYPE,
         reqwest::header::HeaderValue::from_static("application/json"),
     );
-    let request = request
-        .headers(headers)
-        .body(probe_body(target).to_string());
+    let method = reqwest::Method::POST;
+    if let Err(error) = authorize(
+        target,
+        &state.egress,
+        &state.credentials,
+        &method,
+        &target.url,
+        &mut headers,
+        &body,
+    )
+    .await
+    {
+        return failed(format!("Could not obtain credentials: {error}"));
+    }
+    let request = request.headers(headers).body(body);
     let response = match state.egress.send(request).await {
         Ok(response) => response,
         Err(failure) => return failed(egress_message(&failure)),
@@ -140,8 +157,9 @@ async fn call(state: &AppState, target: &UpstreamTarget) -> ModelTest {
             message: "OK".into(),
         };
     }
+    let response_headers = response.headers().clone();
     let body = response.bytes().await.unwrap_or_default();
-    let kind = match classify_upstream_error(status, &body).kind {
+    let kind = match classify_error(target, status, &response_headers, &body).kind {
         ErrorKind::InvalidRequest if status != 400 => ErrorKind::from_status(status),
         kind => kind,
     };

@@ -167,7 +167,16 @@ pub(crate) fn models(sim: &Sim, headers: &HeaderMap) -> Response {
 }
 
 async fn serve(sim: &Sim, host: Host, headers: &HeaderMap, body: &[u8]) -> Response {
-    let request = match check_auth(sim, host, headers).and_then(|()| parse(body)) {
+    if let Err(error) = check_auth(sim, host, headers) {
+        return error.into_response(None);
+    }
+    serve_body(sim, body).await
+}
+
+/// Answers an already-authenticated Messages body (also the body of Vertex rawPredict, once
+/// the model from its URL is put back in).
+pub(crate) async fn serve_body(sim: &Sim, body: &[u8]) -> Response {
+    let request = match parse(body) {
         Ok(request) => request,
         Err(error) => return error.into_response(None),
     };
@@ -458,4 +467,9 @@ fn tail_frames(answer: &Answer) -> Vec<Frame> {
         ),
         event(Kind::Tail, &json!({"type": "message_stop"})),
     ]
+}
+
+/// An Anthropic `invalid_request_error` answer (used by Vertex rawPredict's own checks).
+pub(crate) fn invalid_request(message: &str) -> Response {
+    ApiError::invalid(message).into_response(None)
 }

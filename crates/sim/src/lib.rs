@@ -13,6 +13,11 @@
 //! | Anthropic | `POST /v1/messages` (also `?beta=true`) | `x-api-key` or Bearer (`anthropic_key`), `anthropic-version` required |
 //! | Azure OpenAI | `POST /openai/deployments/{d}/chat/completions?api-version=…`, `POST /openai/v1/chat/completions`, `GET /openai/v1/models` | `api-key` or Bearer (`azure_key`) |
 //! | Azure Anthropic | `POST /anthropic/v1/messages` | `x-api-key`, `api-key` or Bearer (`azure_key`) |
+//! | Bedrock | `POST /model/{id}/converse`, `POST /model/{id}/converse-stream` (AWS event stream) | SigV4, service `bedrock` (`aws_access_key_id`/`aws_secret_access_key`, or keys from the simulated STS) |
+//! | STS | `POST /` `Action=AssumeRole` (XML answer) | SigV4, service `sts`; `sts_external_id` |
+//! | Google OAuth | `POST /token` (JWT-bearer grant) | RS256 assertion verified with `google_service_account_public_key_pem`, audience = this URL |
+//! | Vertex Gemini | `POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent`, `:streamGenerateContent?alt=sse`; Express Mode `POST /v1/publishers/google/models/{m}:…` | Bearer from `/token`; Express: `x-goog-api-key` (`google_api_key`) |
+//! | Vertex Anthropic | `POST /v1/projects/{p}/locations/{l}/publishers/anthropic/models/{m}:rawPredict`, `:streamRawPredict` | Bearer from `/token`; body needs `anthropic_version: vertex-2023-10-16` and no `model` |
 //! | Simulator | `GET /_sim/requests` (JSON list of recorded requests), `DELETE /_sim/requests` | none |
 //!
 //! Without a configured key any non-empty key is accepted. A wrong key is answered with the
@@ -59,13 +64,19 @@
 mod answer;
 mod anthropic;
 mod auth;
+mod aws_sig;
 mod azure;
+mod bedrock;
+mod cloud;
 mod faults;
+mod google_token;
 mod ids;
 mod openai;
 mod record;
 mod reply;
 mod sse;
+mod sts;
+mod vertex;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -101,6 +112,23 @@ pub struct SimConfig {
     pub azure_model: String,
     /// Largest request body accepted (413 above it).
     pub max_body_bytes: usize,
+    /// AWS access key id whose SigV4 signatures Bedrock and STS verify; with neither this
+    /// nor the secret set, any well-formed signature is accepted (keys issued by the
+    /// simulated STS are always verified).
+    pub aws_access_key_id: Option<String>,
+    /// The secret of [`Self::aws_access_key_id`].
+    pub aws_secret_access_key: Option<String>,
+    /// `ExternalId` AssumeRole must carry; `None` accepts any (or none).
+    pub sts_external_id: Option<String>,
+    /// Lifetime of the credentials the simulated STS issues.
+    pub sts_credentials_ttl: Duration,
+    /// PEM (SPKI) RSA public key the token endpoint verifies service-account JWTs with;
+    /// `None` accepts any well-formed RS256 JWT with the right audience and times.
+    pub google_service_account_public_key_pem: Option<String>,
+    /// Lifetime (`expires_in`) of the access tokens the token endpoint issues.
+    pub google_token_ttl: Duration,
+    /// Vertex Express Mode key (`x-goog-api-key`); `None` accepts any non-empty key.
+    pub google_api_key: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -123,6 +151,13 @@ impl Default for SimConfig {
             .to_vec(),
             azure_model: "gpt-5-2025-08-07".to_owned(),
             max_body_bytes: 32 * 1024 * 1024,
+            aws_access_key_id: None,
+            aws_secret_access_key: None,
+            sts_external_id: None,
+            sts_credentials_ttl: Duration::from_secs(3600),
+            google_service_account_public_key_pem: None,
+            google_token_ttl: Duration::from_secs(3599),
+            google_api_key: None,
         }
     }
 }
@@ -141,6 +176,19 @@ impl fmt::Debug for SimConfig {
             .field("models", &self.models)
             .field("azure_model", &self.azure_model)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("aws_access_key_id", &redact(&self.aws_access_key_id))
+            .field(
+                "aws_secret_access_key",
+                &redact(&self.aws_secret_access_key),
+            )
+            .field("sts_external_id", &redact(&self.sts_external_id))
+            .field("sts_credentials_ttl", &self.sts_credentials_ttl)
+            .field(
+                "google_service_account_public_key_pem",
+                &self.google_service_account_public_key_pem.is_some(),
+            )
+            .field("google_token_ttl", &self.google_token_ttl)
+            .field("google_api_key", &redact(&self.google_api_key))
             .finish()
     }
 }
@@ -150,6 +198,8 @@ impl fmt::Debug for SimConfig {
 pub(crate) struct Sim {
     pub(crate) config: Arc<SimConfig>,
     pub(crate) handle: SimHandle,
+    /// Credentials issued by the simulated STS and Google token endpoint.
+    pub(crate) cloud: Arc<cloud::CloudState>,
 }
 
 /// Builds the simulator's router (state already applied) and the handle to its recordings.
@@ -159,6 +209,7 @@ pub fn router(config: SimConfig) -> (Router, SimHandle) {
     let sim = Sim {
         config: Arc::new(config),
         handle: handle.clone(),
+        cloud: Arc::default(),
     };
     let router = Router::new()
         .route("/v1/chat/completions", post(openai::chat))
@@ -171,6 +222,21 @@ pub fn router(config: SimConfig) -> (Router, SimHandle) {
         .route("/openai/v1/chat/completions", post(azure::v1_chat))
         .route("/openai/v1/models", get(azure::models))
         .route("/anthropic/v1/messages", post(anthropic::azure_messages))
+        .route("/model/{model}/converse", post(bedrock::converse))
+        .route(
+            "/model/{model}/converse-stream",
+            post(bedrock::converse_stream),
+        )
+        .route("/", post(sts::handle))
+        .route("/token", post(google_token::token))
+        .route(
+            "/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{tail}",
+            post(vertex::project_model),
+        )
+        .route(
+            "/v1/publishers/google/models/{tail}",
+            post(vertex::express_model),
+        )
         .route(
             "/_sim/requests",
             get(record::list).delete(record::clear_all),

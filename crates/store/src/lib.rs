@@ -13,16 +13,21 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use switchboard_core::records::{
     AiSettings, AuditEntry, DefaultsRecord, Organization, Overrides, ProviderRecord, SecretMeta,
-    User,
+    Timestamp, User,
 };
 use switchboard_core::{OrgId, Principal, ProviderType, Role, SecretValue, UserId};
 
 mod audit;
 pub mod error;
+pub mod interactions;
 mod tokens;
 pub mod vault;
 
 pub use error::StoreError;
+pub use interactions::{
+    InsertReport, InvocationContent, InvocationCursor, InvocationRecord, InvocationStatus,
+    ManagedUsage, PurgePolicy, PurgeReport,
+};
 pub use vault::MasterKeyRing;
 
 /// The PostgreSQL `LISTEN` channel on which every committed management write announces
@@ -276,7 +281,8 @@ pub trait Store: Send + Sync + 'static {
         actor: &'a Actor,
         event: AuditEvent,
     ) -> StoreFuture<'a, AuditEntry>;
-    /// Recomputes the chain; `Some` names the first broken entry.
+    /// Recomputes the organization's audit chain, then its invocation ledger; `Some` names
+    /// the first broken entry (an audit entry id or an invocation id).
     fn verify_audit(&self, org: OrgId) -> StoreFuture<'_, Option<BrokenLink>>;
 
     // Keys -------------------------------------------------------------------------------
@@ -309,6 +315,33 @@ pub trait Store: Send + Sync + 'static {
     /// version this database never reached), the answer lists every organization: reload
     /// everything.
     fn changes_since(&self, version: i64) -> StoreFuture<'_, ConfigChanges>;
+
+    // AI interactions ---------------------------------------------------------------------
+    /// Appends invocation records to their organizations' ledgers (one transaction per
+    /// organization). Content is kept, encrypted under the organization's key for the
+    /// record's UTC day, only when the organization stores interaction data at the moment
+    /// of the write. `StoreError::NotFound` when an organization does not exist.
+    fn insert_invocations(&self, records: Vec<InvocationRecord>) -> StoreFuture<'_, InsertReport>;
+    /// One record of the organization, content decrypted when it is still kept.
+    fn get_invocation<'a>(
+        &'a self,
+        org: OrgId,
+        id: &'a str,
+    ) -> StoreFuture<'a, Option<InvocationRecord>>;
+    /// Newest first (`created_at`, then id), optionally only one user's, continuing after
+    /// `cursor`.
+    fn list_invocations(
+        &self,
+        org: OrgId,
+        user: Option<UserId>,
+        limit: u32,
+        cursor: Option<InvocationCursor>,
+    ) -> StoreFuture<'_, Vec<InvocationRecord>>;
+    /// Managed-provider invocations and tokens per organization since `since` (restores the
+    /// limit counters after a restart).
+    fn managed_usage(&self, since: Timestamp) -> StoreFuture<'_, Vec<ManagedUsage>>;
+    /// One bounded purge batch (see [`PurgePolicy`]); call again while `more`.
+    fn purge_interactions(&self, policy: PurgePolicy) -> StoreFuture<'_, PurgeReport>;
 
     // Web UI sessions -------------------------------------------------------------------
     /// Starts a browser session for a principal (after a password login).

@@ -254,6 +254,8 @@ fn warn_if_readable_by_others(path: &Path) {
 pub(crate) enum KeyOwner<'a> {
     Org(OrgId),
     Instance(&'a str),
+    /// An organization's content key for one period (a UTC day).
+    Content(OrgId, &'a str),
 }
 
 impl KeyOwner<'_> {
@@ -261,6 +263,9 @@ impl KeyOwner<'_> {
         match self {
             KeyOwner::Org(org) => format!("switchboard.dek.v1|{org}|{kek_version}"),
             KeyOwner::Instance(name) => format!("switchboard.instance-key.v1|{name}|{kek_version}"),
+            KeyOwner::Content(org, period) => {
+                format!("switchboard.content-key.v1|{org}|{period}|{kek_version}")
+            }
         }
     }
 }
@@ -381,6 +386,24 @@ impl Vault {
         into_secret(open(key.as_slice(), &secret_aad(org, name), ciphertext)?)
     }
 
+    /// Unwraps an organization's content key for `period`, to seal or open that period's
+    /// interaction content.
+    pub fn content_key(
+        &self,
+        org: OrgId,
+        period: &str,
+        wrapped: &WrappedKey,
+    ) -> StoreResult<ContentKey> {
+        let owner = KeyOwner::Content(org, period);
+        let key = unwrap_key(&self.ring, owner, &wrapped.bytes, wrapped.kek_version)?;
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        bytes.copy_from_slice(&key);
+        Ok(ContentKey {
+            key: bytes,
+            aad_prefix: format!("switchboard.content.v1|{org}|{period}|"),
+        })
+    }
+
     /// The keyed hash stored for a token or client secret: HMAC-SHA256 under the pepper,
     /// hex encoded. A database leak alone does not allow checking guesses offline.
     pub fn token_hash(&self, secret: &str) -> String {
@@ -393,6 +416,32 @@ impl Vault {
         let mut digest = [0u8; 32];
         digest.copy_from_slice(tag.as_ref());
         digest
+    }
+}
+
+/// One period's unwrapped content key. Every ciphertext it makes is bound (AAD) to the
+/// organization, the period and the invocation id, so content moved to another record,
+/// period or organization fails to open.
+pub(crate) struct ContentKey {
+    key: KeyBytes,
+    aad_prefix: String,
+}
+
+impl ContentKey {
+    pub fn seal(&self, invocation_id: &str, plaintext: &[u8]) -> StoreResult<Vec<u8>> {
+        seal(
+            self.key.as_slice(),
+            &format!("{}{invocation_id}", self.aad_prefix),
+            plaintext,
+        )
+    }
+
+    pub fn open(&self, invocation_id: &str, blob: &[u8]) -> StoreResult<Zeroizing<Vec<u8>>> {
+        open(
+            self.key.as_slice(),
+            &format!("{}{invocation_id}", self.aad_prefix),
+            blob,
+        )
     }
 }
 
@@ -651,6 +700,21 @@ mod tests {
         dek.kek_version = 1;
         let r = v.encrypt_secret(org, &dek, "k", &SecretValue::new("v".into()));
         assert!(matches!(r, Err(StoreError::Crypto)));
+    }
+
+    #[test]
+    fn content_is_bound_to_org_period_and_invocation() {
+        let v = vault(MasterKeyRing::generate().unwrap());
+        let org = OrgId::new();
+        let wrapped = v
+            .new_wrapped_key(KeyOwner::Content(org, "2026-01-02"))
+            .unwrap();
+        let key = v.content_key(org, "2026-01-02", &wrapped).unwrap();
+        let ct = key.seal("inv-1", b"hello").unwrap();
+        assert_eq!(key.open("inv-1", &ct).unwrap().as_slice(), b"hello");
+        assert!(matches!(key.open("inv-2", &ct), Err(StoreError::Crypto)));
+        assert!(v.content_key(org, "2026-01-03", &wrapped).is_err());
+        assert!(v.content_key(OrgId::new(), "2026-01-02", &wrapped).is_err());
     }
 
     #[test]

@@ -11,7 +11,8 @@ use sqlx::Row;
 use switchboard_core::records::{AiSettings, Overrides, Timestamp};
 use switchboard_core::{OrgId, Principal, ProviderType, Role, SecretValue};
 use switchboard_store::{
-    Actor, AuditEvent, ConfigChanges, MasterKeyRing, NewOrganization, ProviderWrite, SealedSecret,
+    Actor, AuditEvent, ConfigChanges, InvocationContent, InvocationCursor, InvocationRecord,
+    InvocationStatus, MasterKeyRing, NewOrganization, ProviderWrite, PurgePolicy, SealedSecret,
     SecretUpdate, Store, StoreError,
 };
 
@@ -82,6 +83,28 @@ impl Raw {
         match self {
             Raw::Sqlite(pool) => run!(pool),
             Raw::Pg(pool) => run!(pool),
+        }
+    }
+
+    /// Puts a ciphertext back into an invocation row (as a restored backup would).
+    async fn restore_content(&self, org: &str, id: &str, period: &str, blob: Vec<u8>) {
+        let sql = "UPDATE invocations SET content = $1, content_period = $2 \
+            WHERE org_id = $3 AND id = $4";
+        macro_rules! run {
+            ($pool:expr) => {{
+                sqlx::query(sql)
+                    .bind(blob)
+                    .bind(period)
+                    .bind(org)
+                    .bind(id)
+                    .execute($pool)
+                    .await
+                    .unwrap()
+            }};
+        }
+        match self {
+            Raw::Sqlite(pool) => assert_eq!(run!(pool).rows_affected(), 1),
+            Raw::Pg(pool) => assert_eq!(run!(pool).rows_affected(), 1),
         }
     }
 
@@ -252,6 +275,12 @@ on_both_backends!(
     token_fingerprints_match_stored_hashes,
     changes_since_names_the_changed_orgs,
     sessions_live_and_die,
+    invocations_round_trip_page_and_stay_scoped,
+    invocation_content_follows_the_opt_out,
+    purge_erases_expired_content_and_its_key,
+    invocation_ledger_detects_tampering,
+    content_keys_survive_key_rotation,
+    managed_usage_counts_metered_records,
 );
 
 fn admin(new: &NewOrganization) -> Actor {
@@ -1813,4 +1842,388 @@ async fn sessions_live_and_die(h: Harness) {
         h.store.create_session(&forged, 60).await,
         Err(StoreError::NotFound)
     ));
+}
+
+// AI interactions ---------------------------------------------------------------------------
+
+const PROMPT: &str = "the-secret-plan-prompt-8c1e";
+
+fn days_ago(days: i64) -> Timestamp {
+    let at = Timestamp::now().datetime() - time::Duration::days(days);
+    Timestamp::from_datetime(at)
+}
+
+fn invocation(org: &NewOrganization, id: &str, created_at: Timestamp) -> InvocationRecord {
+    let mut labels = Map::new();
+    labels.insert("team".into(), json!("ml"));
+    InvocationRecord {
+        id: id.to_owned(),
+        org_id: org.org.id,
+        user_id: org.admin.user.id,
+        surface: "invoke".into(),
+        provider: Some(ProviderType::Managed),
+        model: Some("gpt-5".into()),
+        status: InvocationStatus::Completed,
+        error_name: None,
+        request_id: Some(format!("req-{id}")),
+        labels,
+        tools: vec!["^list_.*".into()],
+        metered: true,
+        input_tokens: 7,
+        output_tokens: 11,
+        first_token_ms: Some(5),
+        total_ms: 9,
+        created_at,
+        finished_at: created_at,
+        content: Some(InvocationContent {
+            prompt: format!("{PROMPT} {id}"),
+            response: Some("an answer".into()),
+        }),
+    }
+}
+
+async fn count(h: &Harness, sql: &'static str, binds: &[&str]) -> i64 {
+    let text = h
+        .raw
+        .text(
+            match sql {
+                "content" => {
+                    "SELECT CAST(COUNT(*) AS TEXT) FROM invocations \
+                    WHERE org_id = $1 AND content IS NOT NULL"
+                }
+                "keys" => "SELECT CAST(COUNT(*) AS TEXT) FROM content_keys WHERE org_id = $1",
+                other => other,
+            },
+            binds,
+        )
+        .await;
+    text.parse().unwrap()
+}
+
+async fn invocations_round_trip_page_and_stay_scoped(h: Harness) {
+    let a = h.org("a").await;
+    let b = h.org("b").await;
+    let member = h
+        .store
+        .create_user(a.org.id, &admin(&a), "m@a.test", Role::Member, None)
+        .await
+        .unwrap();
+    let mut batch = Vec::new();
+    for n in 0..5 {
+        let mut record = invocation(&a, &format!("a-{n}"), days_ago(5 - n));
+        if n % 2 == 1 {
+            record.user_id = member.user.id;
+        }
+        batch.push(record);
+    }
+    batch.push(invocation(&b, "b-0", Timestamp::now()));
+    let report = h.store.insert_invocations(batch.clone()).await.unwrap();
+    assert_eq!(report.inserted, 6);
+
+    let got = h
+        .store
+        .get_invocation(a.org.id, "a-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got, batch[1],
+        "the record reads back exactly, content decrypted"
+    );
+    assert!(
+        h.store
+            .get_invocation(b.org.id, "a-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        h.store
+            .get_invocation(a.org.id, "b-0")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Newest first, in pages, the cursor continuing exactly where the last page ended.
+    let first = h
+        .store
+        .list_invocations(a.org.id, None, 2, None)
+        .await
+        .unwrap();
+    let ids =
+        |records: &[InvocationRecord]| records.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&first), ["a-4", "a-3"]);
+    let cursor = InvocationCursor::decode(&InvocationCursor::after(&first[1]).encode());
+    let second = h
+        .store
+        .list_invocations(a.org.id, None, 2, cursor)
+        .await
+        .unwrap();
+    assert_eq!(ids(&second), ["a-2", "a-1"]);
+    let own = h
+        .store
+        .list_invocations(a.org.id, Some(member.user.id), 10, None)
+        .await
+        .unwrap();
+    assert_eq!(ids(&own), ["a-3", "a-1"]);
+    let other = h
+        .store
+        .list_invocations(b.org.id, None, 10, None)
+        .await
+        .unwrap();
+    assert_eq!(ids(&other), ["b-0"]);
+
+    // The prompt is only ever stored encrypted.
+    let found = h
+        .raw
+        .text(
+            "SELECT CAST(COUNT(*) AS TEXT) FROM invocations WHERE labels LIKE $1 \
+             OR tools LIKE $1 OR CAST(content AS TEXT) LIKE $1",
+            &[&format!("%{PROMPT}%")],
+        )
+        .await;
+    assert_eq!(found, "0");
+
+    // A clash on an id (two replicas) keeps both records.
+    let report = h
+        .store
+        .insert_invocations(vec![invocation(&a, "a-0", Timestamp::now())])
+        .await
+        .unwrap();
+    assert_eq!(report.renamed.len(), 1);
+    assert!(report.renamed[0].1.starts_with("a-0.dup-"));
+    assert!(h.store.verify_audit(a.org.id).await.unwrap().is_none());
+}
+
+async fn invocation_content_follows_the_opt_out(h: Harness) {
+    let a = h.org("a").await;
+    h.store
+        .insert_invocations(vec![invocation(&a, "kept", Timestamp::now())])
+        .await
+        .unwrap();
+    let off = AiSettings {
+        retention_days: 30,
+        store_interaction_data: false,
+    };
+    h.store
+        .put_ai_settings(a.org.id, &admin(&a), off)
+        .await
+        .unwrap();
+    h.store
+        .insert_invocations(vec![invocation(&a, "dropped", Timestamp::now())])
+        .await
+        .unwrap();
+    let dropped = h
+        .store
+        .get_invocation(a.org.id, "dropped")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dropped.content, None);
+    assert_eq!(dropped.model.as_deref(), Some("gpt-5"), "metadata stays");
+    let kept = h
+        .store
+        .get_invocation(a.org.id, "kept")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        kept.content.is_some(),
+        "content written before the opt-out stays until expiry"
+    );
+    let org = a.org.id.to_string();
+    assert_eq!(count(&h, "content", &[&org]).await, 1);
+}
+
+async fn purge_erases_expired_content_and_its_key(h: Harness) {
+    let a = h.org("a").await;
+    let b = h.org("b").await;
+    let short = AiSettings {
+        retention_days: 3,
+        store_interaction_data: true,
+    };
+    h.store
+        .put_ai_settings(b.org.id, &admin(&b), short)
+        .await
+        .unwrap();
+    h.store
+        .insert_invocations(vec![
+            invocation(&a, "a-old", days_ago(40)),
+            invocation(&a, "a-older", days_ago(41)),
+            invocation(&a, "a-new", days_ago(1)),
+            invocation(&b, "b-5", days_ago(5)),
+            invocation(&b, "b-0", Timestamp::now()),
+        ])
+        .await
+        .unwrap();
+    let (org_a, org_b) = (a.org.id.to_string(), b.org.id.to_string());
+    assert_eq!(count(&h, "keys", &[&org_a]).await, 3);
+    assert_eq!(count(&h, "keys", &[&org_b]).await, 2);
+
+    // A copy of old ciphertext taken before the purge (a backup) ...
+    let backup = h
+        .raw
+        .bytes(
+            "SELECT content FROM invocations WHERE org_id = $1 AND id = 'a-old'",
+            &[&org_a],
+        )
+        .await;
+    assert!(!backup.is_empty());
+
+    // One key per batch: three expired periods (two of a's, one of b's 3-day retention).
+    let policy = PurgePolicy {
+        now: Timestamp::now(),
+        max_retention_days: 30,
+        batch: 1,
+    };
+    let mut rounds = 0;
+    let mut deleted = 0;
+    loop {
+        let report = h.store.purge_interactions(policy).await.unwrap();
+        assert!(!report.locked_elsewhere);
+        deleted += report.keys_deleted;
+        rounds += 1;
+        if !report.more {
+            break;
+        }
+    }
+    assert_eq!(deleted, 3);
+    assert!(rounds >= 3);
+    assert_eq!(count(&h, "keys", &[&org_a]).await, 1);
+    assert_eq!(count(&h, "keys", &[&org_b]).await, 1);
+    assert_eq!(count(&h, "content", &[&org_a]).await, 1);
+    assert_eq!(count(&h, "content", &[&org_b]).await, 1);
+    for (org, id, kept) in [
+        (a.org.id, "a-old", false),
+        (a.org.id, "a-older", false),
+        (a.org.id, "a-new", true),
+        (b.org.id, "b-5", false),
+        (b.org.id, "b-0", true),
+    ] {
+        let record = h.store.get_invocation(org, id).await.unwrap().unwrap();
+        assert_eq!(record.content.is_some(), kept, "{id}");
+        assert_eq!(record.input_tokens, 7, "metadata stays: {id}");
+    }
+    // ... cannot be read back: its period key is gone.
+    let period = (Timestamp::now().datetime() - time::Duration::days(40)).date();
+    let period = format!(
+        "{:04}-{:02}-{:02}",
+        period.year(),
+        u8::from(period.month()),
+        period.day()
+    );
+    h.raw
+        .restore_content(&org_a, "a-old", &period, backup)
+        .await;
+    let restored = h
+        .store
+        .get_invocation(a.org.id, "a-old")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(restored.content, None, "erased by deleting the key");
+    h.store.purge_interactions(policy).await.unwrap();
+    assert!(h.store.verify_audit(a.org.id).await.unwrap().is_none());
+    let again = h.store.purge_interactions(policy).await.unwrap();
+    assert_eq!((again.keys_deleted, again.contents_erased), (0, 0));
+
+    // The operator's ceiling applies even when an organization asked for longer.
+    let ceiling = PurgePolicy {
+        max_retention_days: 1,
+        batch: 100,
+        ..policy
+    };
+    let report = h.store.purge_interactions(ceiling).await.unwrap();
+    assert_eq!(report.keys_deleted, 1, "a's day-old period");
+}
+
+async fn invocation_ledger_detects_tampering(h: Harness) {
+    let a = h.org("a").await;
+    let batch = (0..4)
+        .map(|n| invocation(&a, &format!("i-{n}"), Timestamp::now()))
+        .collect::<Vec<_>>();
+    h.store
+        .insert_invocations(batch[..2].to_vec())
+        .await
+        .unwrap();
+    h.store
+        .insert_invocations(batch[2..].to_vec())
+        .await
+        .unwrap();
+    assert!(h.store.verify_audit(a.org.id).await.unwrap().is_none());
+    let org = a.org.id.to_string();
+    h.raw
+        .exec(
+            "UPDATE invocations SET model = 'forged' WHERE org_id = $1 AND id = 'i-2'",
+            &[&org],
+        )
+        .await;
+    let broken = h.store.verify_audit(a.org.id).await.unwrap().unwrap();
+    assert_eq!((broken.entry_id.as_str(), broken.seq), ("i-2", 3));
+    h.raw
+        .exec(
+            "UPDATE invocations SET model = 'gpt-5' WHERE org_id = $1 AND id = 'i-2'",
+            &[&org],
+        )
+        .await;
+    assert!(h.store.verify_audit(a.org.id).await.unwrap().is_none());
+    // Dropping the newest record is caught by the ledger head.
+    h.raw
+        .exec(
+            "DELETE FROM invocations WHERE org_id = $1 AND id = 'i-3'",
+            &[&org],
+        )
+        .await;
+    assert!(h.store.verify_audit(a.org.id).await.unwrap().is_some());
+}
+
+async fn content_keys_survive_key_rotation(h: Harness) {
+    let a = h.org("a").await;
+    h.store
+        .insert_invocations(vec![
+            invocation(&a, "x", days_ago(2)),
+            invocation(&a, "y", Timestamp::now()),
+        ])
+        .await
+        .unwrap();
+    let v2 = MasterKeyRing::add_generated_version(&h.key_file).unwrap();
+    let store = h.reopen(v2).await.unwrap();
+    loop {
+        if store.rotate_keys(10).await.unwrap().remaining == 0 {
+            break;
+        }
+    }
+    drop(store);
+    let text = std::fs::read_to_string(&h.key_file).unwrap();
+    let only_v2: String = text.lines().filter(|l| l.starts_with("2:")).collect();
+    let store = h
+        .reopen(MasterKeyRing::from_file_text(&only_v2).unwrap())
+        .await
+        .unwrap();
+    for id in ["x", "y"] {
+        let record = store.get_invocation(a.org.id, id).await.unwrap().unwrap();
+        assert!(record.content.unwrap().prompt.contains(PROMPT));
+    }
+}
+
+async fn managed_usage_counts_metered_records(h: Harness) {
+    let a = h.org("a").await;
+    let mut unmetered = invocation(&a, "byo", Timestamp::now());
+    unmetered.metered = false;
+    h.store
+        .insert_invocations(vec![
+            invocation(&a, "old", days_ago(40)),
+            invocation(&a, "m1", Timestamp::now()),
+            invocation(&a, "m2", Timestamp::now()),
+            unmetered,
+        ])
+        .await
+        .unwrap();
+    let usage = h.store.managed_usage(days_ago(1)).await.unwrap();
+    assert_eq!(usage.len(), 1);
+    assert_eq!(
+        (usage[0].org_id, usage[0].invocations, usage[0].tokens),
+        (a.org.id, 2, 36)
+    );
 }

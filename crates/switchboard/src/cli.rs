@@ -71,6 +71,22 @@ pub struct SettingArgs {
         hide_env_values = true
     )]
     pub managed_openai_api_key: Option<String>,
+    /// Managed provider: requests per organization per rolling hour.
+    #[arg(long, env = "SWITCHBOARD_MANAGED_REQUESTS_PER_HOUR", global = true)]
+    pub managed_requests_per_hour: Option<u64>,
+    /// Managed provider: tokens (input + output) per organization per rolling hour.
+    #[arg(long, env = "SWITCHBOARD_MANAGED_TOKENS_PER_HOUR", global = true)]
+    pub managed_tokens_per_hour: Option<u64>,
+    /// Managed provider: invocations per organization per calendar month (UTC).
+    #[arg(long, env = "SWITCHBOARD_MANAGED_MONTHLY_INVOCATIONS", global = true)]
+    pub managed_monthly_invocations: Option<u64>,
+    /// Invocations in flight or waiting to be recorded, at most; beyond it requests get
+    /// 503 with Retry-After.
+    #[arg(long, env = "SWITCHBOARD_RECORDER_QUEUE", global = true)]
+    pub recorder_queue: Option<usize>,
+    /// How often expired interaction content is purged, in seconds.
+    #[arg(long, env = "SWITCHBOARD_PURGE_INTERVAL_SECONDS", global = true)]
+    pub purge_interval_seconds: Option<u64>,
     #[arg(
         long,
         env = "SWITCHBOARD_MANAGED_ANTHROPIC_API_KEY",
@@ -78,6 +94,13 @@ pub struct SettingArgs {
         hide_env_values = true
     )]
     pub managed_anthropic_api_key: Option<String>,
+    /// The platform's AWS identity that assumes customers' Bedrock roles.
+    #[arg(long, env = "SWITCHBOARD_AWS_ACCESS_KEY_ID", global = true)]
+    pub aws_access_key_id: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_AWS_SECRET_ACCESS_KEY", global = true, hide_env_values = true)]
+    pub aws_secret_access_key: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_AWS_SESSION_TOKEN", global = true, hide_env_values = true)]
+    pub aws_session_token: Option<String>,
 }
 
 #[derive(Subcommand)]

@@ -83,9 +83,35 @@ async fn serve(settings: Resolved) -> Result<ExitCode> {
         .context("cannot build the outbound HTTP client")?;
     tracing::info!(%addr, backend = store.backend(), "listening");
     let state = AppState::new(store, snapshots, egress, settings.server);
-    switchboard_server::serve(listener, state, shutdown_signal()).await?;
+    start_interactions(&state).await?;
+    switchboard_server::serve(listener, state.clone(), shutdown_signal()).await?;
+    drain_interactions(&state).await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Restores the managed-provider counters from stored records and starts the purge.
+async fn start_interactions(state: &AppState) -> Result<()> {
+    state
+        .interactions
+        .start(
+            state.store.clone(),
+            &state.settings.interactions,
+            state.settings.max_retention_days,
+        )
+        .await
+        .context("cannot restore managed-provider usage from invocation records")
+}
+
+/// After the last request finished: writes every queued invocation record.
+async fn drain_interactions(state: &AppState) {
+    const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+    if tokio::time::timeout(DRAIN_LIMIT, state.interactions.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::error!("invocation records were still queued after 30 s; some are lost");
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

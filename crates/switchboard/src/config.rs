@@ -9,8 +9,10 @@ use serde::Deserialize;
 use switchboard_core::catalog::CLAUDE_HAIKU_4_5;
 use switchboard_core::egress::EgressPolicy;
 use switchboard_core::{ProviderType, SecretValue};
-use switchboard_providers::{Timeouts, UpstreamSettings};
+use switchboard_providers::{AwsKeys, Timeouts, UpstreamSettings};
 use switchboard_server::Settings;
+use switchboard_server::interactions::InteractionSettings;
+use switchboard_server::interactions::limits::LimitSettings;
 
 use crate::cli::SettingArgs;
 
@@ -43,6 +45,14 @@ struct FileSettings {
     google_token_url: Option<String>,
     managed_openai_api_key: Option<String>,
     managed_anthropic_api_key: Option<String>,
+    managed_requests_per_hour: Option<u64>,
+    managed_tokens_per_hour: Option<u64>,
+    managed_monthly_invocations: Option<u64>,
+    recorder_queue: Option<usize>,
+    purge_interval_seconds: Option<u64>,
+    aws_access_key_id: Option<String>,
+    aws_secret_access_key: Option<String>,
+    aws_session_token: Option<String>,
 }
 
 /// Every setting with its final value.
@@ -59,6 +69,7 @@ pub fn resolve(args: SettingArgs) -> Result<Resolved> {
         Some(path) => read_file(path)?,
         None => FileSettings::default(),
     };
+    let interactions = interaction_settings(&args, &file)?;
     let listen = args.listen.or(file.listen);
     let listen: SocketAddr = listen
         .as_deref()
@@ -109,15 +120,29 @@ pub fn resolve(args: SettingArgs) -> Result<Resolved> {
             .or(file.managed_anthropic_api_key)
             .filter(|k| !k.is_empty())
             .map(SecretValue::new),
+        bedrock_endpoint: args
+            .bedrock_endpoint
+            .or(file.bedrock_endpoint)
+            .unwrap_or(defaults.bedrock_endpoint),
+        sts_endpoint: args
+            .sts_endpoint
+            .or(file.sts_endpoint)
+            .unwrap_or(defaults.sts_endpoint),
+        vertex_endpoint: args
+            .vertex_endpoint
+            .or(file.vertex_endpoint)
+            .unwrap_or(defaults.vertex_endpoint),
+        google_token_url: args
+            .google_token_url
+            .or(file.google_token_url)
+            .unwrap_or(defaults.google_token_url),
+        aws_base_credentials: aws_base_credentials(
+            args.aws_access_key_id.or(file.aws_access_key_id),
+            args.aws_secret_access_key.or(file.aws_secret_access_key),
+            args.aws_session_token.or(file.aws_session_token),
+        ),
+        aws_role_session_name: defaults.aws_role_session_name,
     };
-    // Bedrock, STS, Vertex and Google token endpoints are accepted now and take effect
-    // with the native Bedrock and Vertex adapters.
-    let _ = (
-        args.bedrock_endpoint.or(file.bedrock_endpoint),
-        args.sts_endpoint.or(file.sts_endpoint),
-        args.vertex_endpoint.or(file.vertex_endpoint),
-        args.google_token_url.or(file.google_token_url),
-    );
     Ok(Resolved {
         database_url: args
             .database_url
@@ -145,7 +170,60 @@ pub fn resolve(args: SettingArgs) -> Result<Resolved> {
             egress,
             upstream,
             timeouts: Timeouts::default(),
+            interactions,
         },
+    })
+}
+
+/// The recorder queue, the managed provider's limits and the purge interval.
+fn interaction_settings(args: &SettingArgs, file: &FileSettings) -> Result<InteractionSettings> {
+    let defaults = InteractionSettings::default();
+    let limits = LimitSettings {
+        requests_per_hour: args
+            .managed_requests_per_hour
+            .or(file.managed_requests_per_hour)
+            .unwrap_or(defaults.limits.requests_per_hour),
+        tokens_per_hour: args
+            .managed_tokens_per_hour
+            .or(file.managed_tokens_per_hour)
+            .unwrap_or(defaults.limits.tokens_per_hour),
+        monthly_invocations: args
+            .managed_monthly_invocations
+            .or(file.managed_monthly_invocations)
+            .unwrap_or(defaults.limits.monthly_invocations),
+    };
+    let queue_capacity = args
+        .recorder_queue
+        .or(file.recorder_queue)
+        .unwrap_or(defaults.queue_capacity);
+    if queue_capacity == 0 {
+        bail!("SWITCHBOARD_RECORDER_QUEUE must be at least 1");
+    }
+    let purge_interval = args
+        .purge_interval_seconds
+        .or(file.purge_interval_seconds)
+        .map_or(defaults.purge_interval, std::time::Duration::from_secs);
+    if purge_interval.is_zero() {
+        bail!("SWITCHBOARD_PURGE_INTERVAL_SECONDS must be at least 1");
+    }
+    Ok(InteractionSettings {
+        limits,
+        queue_capacity,
+        purge_interval,
+    })
+}
+
+/// The platform's own AWS keys (to assume customers' Bedrock roles), when both parts are set.
+fn aws_base_credentials(
+    key_id: Option<String>,
+    secret: Option<String>,
+    session_token: Option<String>,
+) -> Option<AwsKeys> {
+    AwsKeys::from_vars(|name| match name {
+        switchboard_providers::aws::ENV_ACCESS_KEY_ID => key_id.clone(),
+        switchboard_providers::aws::ENV_SECRET_ACCESS_KEY => secret.clone(),
+        switchboard_providers::aws::ENV_SESSION_TOKEN => session_token.clone(),
+        _ => None,
     })
 }
 

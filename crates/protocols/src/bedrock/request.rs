@@ -53,14 +53,20 @@ pub fn encode_request(
         });
     }
     let mut body = Map::new();
-    body.insert("messages".into(), Value::Array(encode_messages(&req.messages)?));
+    body.insert(
+        "messages".into(),
+        Value::Array(encode_messages(&req.messages)?),
+    );
     let system = system_blocks(req);
     if !system.is_empty() {
         body.insert("system".into(), Value::Array(system));
     }
     let extra = additional_fields(req, model_id, options);
     let thinking = extra.contains_key("thinking");
-    body.insert("inferenceConfig".into(), inference_config(req, options, thinking));
+    body.insert(
+        "inferenceConfig".into(),
+        inference_config(req, options, thinking),
+    );
     if let Some(tool_config) = tool_config(req) {
         body.insert("toolConfig".into(), tool_config);
     }
@@ -116,7 +122,11 @@ fn inference_config(req: &ChatRequest, options: &EncodeOptions, thinking: bool) 
 }
 
 /// Model-specific fields Converse has no top-level member for.
-fn additional_fields(req: &ChatRequest, model_id: &str, options: &EncodeOptions) -> Map<String, Value> {
+fn additional_fields(
+    req: &ChatRequest,
+    model_id: &str,
+    options: &EncodeOptions,
+) -> Map<String, Value> {
     let mut extra = Map::new();
     if !is_anthropic_model(model_id) {
         return extra;
@@ -130,7 +140,10 @@ fn additional_fields(req: &ChatRequest, model_id: &str, options: &EncodeOptions)
     };
     if let Some(b) = budget.filter(|_| max_tokens > MIN_THINKING_BUDGET) {
         let b = b.clamp(MIN_THINKING_BUDGET, max_tokens - 1);
-        extra.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": b}));
+        extra.insert(
+            "thinking".into(),
+            json!({"type": "enabled", "budget_tokens": b}),
+        );
     } else if let Some(k) = req.top_k {
         extra.insert("top_k".into(), k.into());
     }
@@ -240,7 +253,7 @@ fn encode_messages(messages: &[Message]) -> Result<Vec<Value>, ProtocolError> {
         .into_iter()
         .map(|(role, mut blocks)| {
             // Tool results lead their turn: Claude wants them right after the tool use.
-            blocks.sort_by_key(|b| !b.get("toolResult").is_some());
+            blocks.sort_by_key(|b| b.get("toolResult").is_none());
             json!({"role": role, "content": blocks})
         })
         .collect())
@@ -291,8 +304,10 @@ fn encode_tool_result(
         blocks.push(json!({"text": ""}));
     }
     let status = if is_error { "error" } else { "success" };
-    Ok(json!({"toolResult": {"toolUseId": sanitize_id(call_id), "content": blocks,
-        "status": status}}))
+    Ok(
+        json!({"toolResult": {"toolUseId": sanitize_id(call_id), "content": blocks,
+        "status": status}}),
+    )
 }
 
 fn encode_image(img: &Image) -> Result<Value, ProtocolError> {
@@ -413,7 +428,10 @@ mod tests {
             ..ChatRequest::default()
         };
         let v = encode(&req, "eu.anthropic.claude-sonnet-4-20250514-v1:0");
-        assert_eq!(v["additionalModelRequestFields"]["thinking"]["budget_tokens"], 3999);
+        assert_eq!(
+            v["additionalModelRequestFields"]["thinking"]["budget_tokens"],
+            3999
+        );
         assert!(v["inferenceConfig"].get("temperature").is_none());
         let v = encode(
             &ChatRequest {
@@ -437,8 +455,7 @@ mod tests {
             messages: vec![user("ping")],
             ..ChatRequest::default()
         };
-        let v: Value =
-            serde_json::from_slice(&encode_request(&req, "m", &opts).unwrap()).unwrap();
+        let v: Value = serde_json::from_slice(&encode_request(&req, "m", &opts).unwrap()).unwrap();
         assert_eq!(
             v,
             json!({"messages":[{"role":"user","content":[{"text":"ping"}]}],

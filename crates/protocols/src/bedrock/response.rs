@@ -199,12 +199,25 @@ mod tests {
         assert_eq!(throttled.kind, ErrorKind::RateLimit);
         assert!(throttled.kind.is_retryable());
         assert_eq!(throttled.message, "Rate exceeded");
-        let body_only = classify_error(429, None, br#"{"__type":"ThrottlingException","message":"x"}"#);
+        let body_only = classify_error(
+            429,
+            None,
+            br#"{"__type":"ThrottlingException","message":"x"}"#,
+        );
         assert_eq!(body_only.kind, ErrorKind::RateLimit);
         let not_ready = classify_error(429, Some("ModelNotReadyException"), b"{}");
         assert_eq!(not_ready.kind.openai_status(), 503);
-        assert_eq!(classify_error(403, Some("AccessDeniedException"), b"{}").kind, ErrorKind::Permission);
-        assert_eq!(classify_error(400, None, br#"{"message":"invalid"}"#).kind, ErrorKind::InvalidRequest);
-        assert_eq!(error_kind("throttlingException"), Some(ErrorKind::RateLimit));
+        assert_eq!(
+            classify_error(403, Some("AccessDeniedException"), b"{}").kind,
+            ErrorKind::Permission
+        );
+        assert_eq!(
+            classify_error(400, None, br#"{"message":"invalid"}"#).kind,
+            ErrorKind::InvalidRequest
+        );
+        assert_eq!(
+            error_kind("throttlingException"),
+            Some(ErrorKind::RateLimit)
+        );
     }
 }

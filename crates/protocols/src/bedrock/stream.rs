@@ -111,7 +111,11 @@ impl StreamDecoder {
     }
 
     /// Decodes one already-framed message.
-    pub fn push_frame(&mut self, frame: &Frame, out: &mut Vec<StreamEvent>) -> Result<(), ProtocolError> {
+    pub fn push_frame(
+        &mut self,
+        frame: &Frame,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), ProtocolError> {
         match frame.message_type() {
             "event" => {}
             "exception" => {
@@ -142,7 +146,9 @@ impl StreamDecoder {
                 if !self.stopped {
                     self.stopped = true;
                     out.push(StreamEvent::Stop {
-                        reason: stop_from_bedrock(stop.stop_reason.as_deref().unwrap_or("end_turn")),
+                        reason: stop_from_bedrock(
+                            stop.stop_reason.as_deref().unwrap_or("end_turn"),
+                        ),
                     });
                 }
             }
@@ -168,7 +174,12 @@ impl StreamDecoder {
         if tool.get("type").and_then(Value::as_str) == Some("server_tool_use") {
             return;
         }
-        let text = |k: &str| tool.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let text = |k: &str| {
+            tool.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         let ordinal = self.tool_blocks.len() as u32;
         self.tool_blocks.push((start.content_block_index, ordinal));
         out.push(StreamEvent::ToolCallStart {
@@ -191,10 +202,10 @@ impl StreamDecoder {
                 .iter()
                 .find(|(i, _)| *i == delta.content_block_index)
                 .map(|&(_, o)| o);
-            if let (Some(ordinal), Some(arguments)) = (ordinal, str_at(tool, "input")) {
-                if !arguments.is_empty() {
-                    out.push(StreamEvent::ToolCallDelta { ordinal, arguments });
-                }
+            if let (Some(ordinal), Some(arguments)) = (ordinal, str_at(tool, "input"))
+                && !arguments.is_empty()
+            {
+                out.push(StreamEvent::ToolCallDelta { ordinal, arguments });
             }
         } else if let Some(r) = d.get("reasoningContent") {
             if let Some(text) = str_at(r, "text") {

@@ -7,8 +7,11 @@
 //! protocol on both sides is a pass-through with minimal edits; otherwise the body and the
 //! answer are translated through the IR of `switchboard-protocols`.
 
+pub(crate) mod codec;
 mod errors;
+mod invoke;
 mod models;
+mod port_events;
 mod raw_json;
 mod relay;
 mod upstream;
@@ -28,6 +31,7 @@ use crate::state::AppState;
 use switchboard_core::records::Timestamp;
 
 pub use errors::{Surface, SurfaceError};
+pub use invoke::invoke;
 pub use models::list_models;
 
 /// `POST /v1/chat/completions`

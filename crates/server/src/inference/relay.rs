@@ -14,14 +14,18 @@ use bytes::{Bytes, BytesMut};
 use switchboard_protocols::error::ErrorKind;
 use switchboard_protocols::ir::{StreamAccumulator, StreamEvent};
 use switchboard_protocols::sse::SseParser;
-use switchboard_protocols::{anthropic, openai};
+use switchboard_protocols::{anthropic, bedrock, gemini, openai};
 
+use super::codec::Codec;
 use super::errors::Surface;
 
-/// Decodes one upstream protocol's events.
+/// Decodes one upstream protocol's events. Bedrock frames its stream as AWS event-stream
+/// messages, the others as SSE.
 enum Decoder {
     OpenAi(openai::StreamDecoder),
     Anthropic(anthropic::StreamDecoder),
+    Gemini(gemini::StreamDecoder),
+    Bedrock(bedrock::StreamDecoder),
 }
 
 /// Encodes the caller's protocol.
@@ -51,7 +55,7 @@ pub struct Relay {
 /// How a relay is set up.
 pub struct RelaySpec {
     pub surface: Surface,
-    pub upstream_is_openai: bool,
+    pub upstream: Codec,
     pub client_wants_usage: bool,
     /// Id and model to report when translating.
     pub id: String,
@@ -60,13 +64,13 @@ pub struct RelaySpec {
 
 impl Relay {
     pub fn new(spec: RelaySpec) -> Self {
-        let decoder = if spec.upstream_is_openai {
-            Decoder::OpenAi(openai::StreamDecoder::new())
-        } else {
-            Decoder::Anthropic(anthropic::StreamDecoder::new())
+        let decoder = match spec.upstream {
+            Codec::OpenAi => Decoder::OpenAi(openai::StreamDecoder::new()),
+            Codec::Anthropic => Decoder::Anthropic(anthropic::StreamDecoder::new()),
+            Codec::Gemini => Decoder::Gemini(gemini::StreamDecoder::new()),
+            Codec::Bedrock => Decoder::Bedrock(bedrock::StreamDecoder::new(spec.model.clone())),
         };
-        let same = spec.upstream_is_openai == (spec.surface == Surface::OpenAi);
-        let mode = if same {
+        let mode = if spec.upstream.matches(spec.surface) {
             Mode::PassThrough {
                 reframe: spec.surface == Surface::OpenAi && !spec.client_wants_usage,
             }
@@ -94,8 +98,15 @@ impl Relay {
 
     /// Feeds one upstream chunk; returns the bytes for the caller (possibly empty).
     pub fn push(&mut self, chunk: Bytes) -> Bytes {
-        self.parser.push(&chunk);
         let mut out = BytesMut::new();
+        if let Decoder::Bedrock(decoder) = &mut self.decoder {
+            if let Err(error) = decoder.push(&chunk, &mut self.events) {
+                self.events.push(malformed(&error));
+            }
+            self.drain_events(&mut out);
+            return out.freeze();
+        }
+        self.parser.push(&chunk);
         let forward_raw = matches!(self.mode, Mode::PassThrough { reframe: false });
         loop {
             let event = match self.parser.next_event() {
@@ -113,6 +124,8 @@ impl Relay {
             let decoded = match &mut self.decoder {
                 Decoder::OpenAi(d) => d.push(&event, &mut self.events),
                 Decoder::Anthropic(d) => d.push(&event, &mut self.events),
+                Decoder::Gemini(d) => d.push(&event, &mut self.events),
+                Decoder::Bedrock(_) => Ok(()),
             };
             if let Err(error) = decoded {
                 tracing::debug!(%error, "undecodable upstream event");
@@ -128,24 +141,47 @@ impl Relay {
                 }
             }
         }
+        self.drain_events(&mut out);
+        if forward_raw { chunk } else { out.freeze() }
+    }
+
+    /// Folds decoded events into the summary and, when translating, the caller's stream.
+    fn drain_events(&mut self, out: &mut BytesMut) {
         for event in self.events.drain(..) {
             self.summary.push(&event);
             if let Mode::Translate(encoder) = &mut self.mode {
                 match encoder {
-                    Encoder::OpenAi(e) => e.encode(&event, &mut out),
-                    Encoder::Anthropic(e) => e.encode(&event, &mut out),
+                    Encoder::OpenAi(e) => e.encode(&event, out),
+                    Encoder::Anthropic(e) => e.encode(&event, out),
                 }
             }
         }
-        if forward_raw { chunk } else { out.freeze() }
+    }
+
+    /// Lets decoders that hold the last event until the end (Gemini's final chunk,
+    /// Bedrock's metadata after messageStop) emit it.
+    fn flush_decoder(&mut self, out: &mut BytesMut) {
+        let flushed = match &mut self.decoder {
+            Decoder::Bedrock(d) => d.finish(&mut self.events),
+            Decoder::Gemini(d) => {
+                d.finish(&mut self.events);
+                Ok(())
+            }
+            Decoder::OpenAi(_) | Decoder::Anthropic(_) => Ok(()),
+        };
+        if let Err(error) = flushed {
+            self.events.push(malformed(&error));
+        }
+        self.drain_events(out);
     }
 
     /// The upstream body ended. Returns the caller's closing bytes: nothing more when the
     /// upstream finished cleanly (pass-through already forwarded its terminator), an error
     /// event otherwise.
     pub fn finish(&mut self) -> Bytes {
-        let complete = self.summary.is_done() && self.summary.error().is_none();
         let mut out = BytesMut::new();
+        self.flush_decoder(&mut out);
+        let complete = self.summary.is_done() && self.summary.error().is_none();
         match &mut self.mode {
             Mode::Translate(Encoder::OpenAi(e)) => e.finish(&mut out),
             Mode::Translate(Encoder::Anthropic(e)) => e.finish(&mut out),
@@ -214,6 +250,13 @@ impl Relay {
                 out.extend_from_slice(b"\n\n");
             }
         }
+    }
+}
+
+fn malformed(error: &switchboard_protocols::ProtocolError) -> StreamEvent {
+    StreamEvent::Error {
+        kind: ErrorKind::BadGateway,
+        message: format!("the upstream stream is malformed: {error}"),
     }
 }
 

@@ -11,12 +11,14 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use switchboard_core::resolve::{Resolved, Selection};
 use switchboard_core::{ErrorName, Principal, SecretValue};
-use switchboard_protocols::error::{ErrorKind, classify_upstream_error};
+use switchboard_protocols::error::ErrorKind;
 use switchboard_protocols::{anthropic, openai};
 use switchboard_providers::{
-    EgressFailure, SecretSource, TargetError, UpstreamTarget, WireProtocol, build_target,
+    AuthError, EgressFailure, SecretSource, TargetError, UpstreamTarget, WireProtocol, authorize,
+    build_target,
 };
 
+use super::codec::{self, Codec};
 use super::errors::{Surface, SurfaceError};
 use super::raw_json::{Edit, RawObject, json_string};
 use super::relay::{Relay, RelaySpec};
@@ -25,9 +27,6 @@ use crate::dataplane::OrgSnapshot;
 use crate::interactions::{Outcome, Recording};
 use crate::state::AppState;
 
-/// `max_tokens` sent to Anthropic-protocol upstreams when an OpenAI caller set none
-/// (Anthropic requires one).
-const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// Longest `Retry-After` the gateway waits out itself before retrying once.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(2);
 /// Largest upstream error body read to classify it.
@@ -123,8 +122,8 @@ impl Exchange<'_> {
         recording: &mut Option<Recording>,
     ) -> Result<Served, SurfaceError> {
         let target = self.target()?;
-        let upstream_is_openai = target.protocol == WireProtocol::OpenAiChat;
-        let same_protocol = upstream_is_openai == (self.surface == Surface::OpenAi);
+        let codec = Codec::of(target.protocol);
+        let same_protocol = codec.matches(self.surface);
         let client_wants_usage = self.surface == Surface::OpenAi && self.stream && wants_usage(raw);
         let upstream_body = if same_protocol {
             self.pass_through_body(raw, &target)
@@ -134,12 +133,10 @@ impl Exchange<'_> {
         let response = self.send(&target, headers, upstream_body).await?;
         let (mut answer, outcome) = if self.stream {
             let recording = recording.take();
-            let answer =
-                self.relay_stream(response, upstream_is_openai, client_wants_usage, recording);
+            let answer = self.relay_stream(response, codec, client_wants_usage, recording);
             (answer, Outcome::default())
         } else {
-            self.whole_answer(response, upstream_is_openai, same_protocol)
-                .await?
+            self.whole_answer(response, &target, same_protocol).await?
         };
         set_selection_headers(answer.headers_mut(), self.resolved);
         Ok(Served {
@@ -168,15 +165,19 @@ impl Exchange<'_> {
     }
 
     /// Same protocol: the caller's body with the model replaced by the upstream's name, the
-    /// `provider` field removed and, for OpenAI streams, usage requested.
+    /// `provider` field removed and, for OpenAI streams, usage requested. Vertex's Anthropic
+    /// endpoint takes the model from the URL and its own `anthropic_version` in the body.
     fn pass_through_body(&self, raw: &RawObject<'_>, target: &UpstreamTarget) -> Vec<u8> {
-        let mut edits = vec![
-            (
-                "model",
-                Edit::Set(json_string(&target.upstream_model).into()),
-            ),
-            ("provider", Edit::Remove),
-        ];
+        let model = if target.protocol == WireProtocol::VertexAnthropic {
+            Edit::Remove
+        } else {
+            Edit::Set(json_string(&target.upstream_model).into())
+        };
+        let mut edits = vec![("model", model), ("provider", Edit::Remove)];
+        if target.protocol == WireProtocol::VertexAnthropic {
+            let version = json_string(switchboard_protocols::anthropic::VERTEX_ANTHROPIC_VERSION);
+            edits.push(("anthropic_version", Edit::Set(version.into())));
+        }
         if self.stream && target.protocol == WireProtocol::OpenAiChat {
             edits.push(("stream_options", Edit::Set(stream_options(raw).into())));
         }
@@ -204,14 +205,8 @@ impl Exchange<'_> {
         .map_err(|e| SurfaceError::bad_request(e.to_string()))?;
         request.stream = self.stream;
         request.include_usage = true;
-        let model = &target.upstream_model;
-        Ok(match target.protocol {
-            WireProtocol::OpenAiChat => openai::encode_request(&request, model),
-            WireProtocol::AnthropicMessages => {
-                anthropic::encode_request(&request, model, DEFAULT_MAX_TOKENS)
-                    .map_err(|e| SurfaceError::bad_request(e.to_string()))?
-            }
-        })
+        codec::encode_request(target, &request, self.stream)
+            .map_err(|e| SurfaceError::bad_request(e.to_string()))
     }
 
     /// Sends, retrying once when the upstream asks to wait briefly; only non-success
@@ -226,7 +221,7 @@ impl Exchange<'_> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let request = self.request(target, caller_headers, body.clone())?;
+            let request = self.request(target, caller_headers, body.clone()).await?;
             let response = self
                 .state
                 .egress
@@ -241,11 +236,13 @@ impl Exchange<'_> {
                 tokio::time::sleep(wait.unwrap_or_default()).await;
                 continue;
             }
-            return Err(self.upstream_error(response).await);
+            return Err(self.upstream_error(target, response).await);
         }
     }
 
-    fn request(
+    /// The upstream request, signed or given a fresh token when the provider needs it (per
+    /// attempt: SigV4 signatures carry the time).
+    async fn request(
         &self,
         target: &UpstreamTarget,
         caller_headers: &HeaderMap,
@@ -264,10 +261,21 @@ impl Exchange<'_> {
                 }
             }
         }
-        let request = self
-            .state
-            .egress
-            .request(reqwest::Method::POST, &target.url)
+        let url = target.url_for(self.stream);
+        let egress = &self.state.egress;
+        authorize(
+            target,
+            egress,
+            &self.state.credentials,
+            &reqwest::Method::POST,
+            url,
+            &mut headers,
+            &body,
+        )
+        .await
+        .map_err(auth_error)?;
+        let request = egress
+            .request(reqwest::Method::POST, url)
             .map_err(egress_error)?;
         Ok(request.headers(headers).body(body))
     }
@@ -275,11 +283,16 @@ impl Exchange<'_> {
     /// An upstream error in the caller's protocol. Credentials the provider refused are the
     /// organization's configuration problem, not the caller's: they become a 502 that says
     /// so, never a 401 that would blame the caller's gateway token.
-    async fn upstream_error(&self, response: reqwest::Response) -> SurfaceError {
+    async fn upstream_error(
+        &self,
+        target: &UpstreamTarget,
+        response: reqwest::Response,
+    ) -> SurfaceError {
         let status = response.status().as_u16();
         let retry_after = retry_after_seconds(response.headers());
+        let headers = response.headers().clone();
         let body = read_limited(response, MAX_ERROR_BODY).await;
-        let classified = classify_upstream_error(status, &body);
+        let classified = codec::classify_error(target, status, &headers, &body);
         // OpenAI labels even a missing key `invalid_request_error`: a generic type must not
         // override a more specific status.
         let kind = match classified.kind {
@@ -326,7 +339,7 @@ impl Exchange<'_> {
     async fn whole_answer(
         &self,
         response: reqwest::Response,
-        upstream_is_openai: bool,
+        target: &UpstreamTarget,
         same_protocol: bool,
     ) -> Result<(Response, Outcome), SurfaceError> {
         let total = self.state.egress.timeouts().total;
@@ -334,12 +347,8 @@ impl Exchange<'_> {
             .await
             .map_err(|_| egress_error(EgressFailure::Timeout))?
             .map_err(|_| egress_error(EgressFailure::Unreachable))?;
-        let decoded = if upstream_is_openai {
-            openai::decode_response(&bytes)
-        } else {
-            anthropic::decode_response(&bytes)
-        }
-        .map_err(|e| SurfaceError::new(502, "upstream_invalid_response", e.to_string()))?;
+        let decoded = codec::decode_response(target, &bytes)
+            .map_err(|e| SurfaceError::new(502, "upstream_invalid_response", e.to_string()))?;
         let outcome = outcome_of(&decoded);
         let body = if same_protocol {
             bytes
@@ -369,13 +378,13 @@ impl Exchange<'_> {
     fn relay_stream(
         &self,
         response: reqwest::Response,
-        upstream_is_openai: bool,
+        upstream: Codec,
         client_wants_usage: bool,
         recording: Option<Recording>,
     ) -> Response {
         let relay = Relay::new(RelaySpec {
             surface: self.surface,
-            upstream_is_openai,
+            upstream,
             client_wants_usage,
             id: new_id(self.surface),
             model: self.resolved.model.clone(),
@@ -570,6 +579,16 @@ fn egress_error(failure: EgressFailure) -> SurfaceError {
             "upstream_unreachable",
             "The provider could not be reached",
         ),
+    }
+}
+
+/// Getting credentials for the upstream failed: the provider's or network's fault (retry
+/// later) or the configuration's.
+fn auth_error(error: AuthError) -> SurfaceError {
+    if error.is_transient() {
+        SurfaceError::new(502, "upstream_unreachable", error.to_string())
+    } else {
+        SurfaceError::new(400, ErrorName::InvalidConfig.as_str(), error.to_string())
     }
 }
 

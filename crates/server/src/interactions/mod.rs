@@ -3,22 +3,73 @@
 //! The request path calls [`Interactions::begin`] once the caller is known (this reserves
 //! the record's place in the recorder queue, so a full queue pushes back with a 503 before
 //! any work is done rather than dropping a record later), tells the [`Recording`] what
-//! resolution chose and asks it to [`Recording::admit`] the call (limits), and finishes it
-//! with an [`Outcome`]. A recording dropped unfinished (the client went away) is recorded as
-//! failed.
+//! resolution chose and asks it to [`Recording::admit`] the call (the managed provider's
+//! limits), and finishes it with an [`Outcome`]. A recording dropped unfinished (the client
+//! went away) is recorded as failed.
+//!
+//! Parts: [`recorder`] (bounded queue and writer task), [`limits`] (managed-provider rate
+//! limits and monthly quota), [`inflight`] (what polling sees before a record is stored),
+//! [`purge`] (expired content) and [`view`] (the API's JSON of a record).
 
+pub mod inflight;
+pub mod limits;
+pub mod purge;
+pub mod recorder;
+pub mod view;
+
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use switchboard_core::records::Timestamp;
 use switchboard_core::resolve::Resolved;
-use switchboard_core::{OrgId, UserId};
+use switchboard_core::{ErrorName, OrgId, ProviderType, UserId};
+use switchboard_store::{InvocationContent, InvocationRecord, InvocationStatus, Store};
+use time::OffsetDateTime;
+use tokio::task::JoinHandle;
 
 use crate::inference::SurfaceError;
+use inflight::{InFlight, Pending, Progress};
+use limits::{LimitError, LimitSettings, Limits, MonthlyQuotaUsage, RateLimitUsage, Reservation};
+use recorder::{QueueError, Recorder, Slot};
+
+/// The error name recorded for an invocation whose caller went away before it ended.
+pub const CLIENT_CLOSED: &str = "client_closed_request";
+/// `Retry-After` seconds when the recorder queue is full.
+const QUEUE_RETRY_AFTER: u64 = 1;
+
+/// Operator settings of the interaction subsystem.
+#[derive(Clone, Debug)]
+pub struct InteractionSettings {
+    pub limits: LimitSettings,
+    /// Invocations in flight or waiting to be written, at most.
+    pub queue_capacity: usize,
+    /// How often expired content is purged.
+    pub purge_interval: Duration,
+}
+
+impl Default for InteractionSettings {
+    fn default() -> Self {
+        Self {
+            limits: LimitSettings::default(),
+            queue_capacity: 10_000,
+            purge_interval: Duration::from_secs(3600),
+        }
+    }
+}
 
 /// The interaction subsystem held in the server state.
-#[derive(Default)]
-pub struct Interactions {}
+pub struct Interactions {
+    shared: Arc<Shared>,
+    recorder: Recorder,
+    purger: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What recordings share with the subsystem.
+struct Shared {
+    limits: Limits,
+    inflight: Arc<InFlight>,
+}
 
 /// What is known when an invocation starts.
 #[derive(Clone, Debug)]
@@ -46,26 +97,142 @@ pub struct Outcome {
     pub response: Option<String>,
 }
 
+/// Managed-provider usage as the invoke API's `done` event reports it.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageReport {
+    pub rate_limit_usage: RateLimitUsage,
+    pub monthly_quota_usage: MonthlyQuotaUsage,
+}
+
 impl Interactions {
-    /// Starts recording an invocation.
+    /// Starts the recorder's writer (call inside the runtime).
+    pub fn new(store: Arc<dyn Store>, settings: &InteractionSettings) -> Self {
+        let inflight = Arc::new(InFlight::default());
+        let recorder = Recorder::start(store, settings.queue_capacity, inflight.clone());
+        Self {
+            shared: Arc::new(Shared {
+                limits: Limits::new(settings.limits),
+                inflight,
+            }),
+            recorder,
+            purger: Mutex::new(None),
+        }
+    }
+
+    /// Restores the limit counters from stored records (after a restart) and starts the
+    /// background purge.
+    pub async fn start(
+        &self,
+        store: Arc<dyn Store>,
+        settings: &InteractionSettings,
+        max_retention_days: u32,
+    ) -> Result<(), switchboard_store::StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let month = store
+            .managed_usage(Timestamp::from_datetime(limits::month_start(now)))
+            .await?;
+        let hour = store
+            .managed_usage(Timestamp::from_datetime(now - time::Duration::hours(1)))
+            .await?;
+        self.shared.limits.restore(&month, &hour, now);
+        let purger = purge::spawn(store, settings.purge_interval, max_retention_days);
+        *self.purger.lock().unwrap_or_else(PoisonError::into_inner) = Some(purger);
+        Ok(())
+    }
+
+    /// Graceful shutdown: stops the purge, then writes every queued record.
+    pub async fn shutdown(&self) {
+        if let Some(purger) = self
+            .purger
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            purger.abort();
+        }
+        self.recorder.close().await;
+    }
+
+    /// Starts recording an invocation: reserves its queue slot (503 when the queue is
+    /// full) and registers it for polling (409 when its id is already in flight).
     pub fn begin(&self, invocation: Invocation) -> Result<Recording, SurfaceError> {
+        let slot = self.recorder.reserve().map_err(queue_error)?;
+        let (org, id) = (invocation.org_id, invocation.id.as_str());
+        if !self.shared.inflight.start(org, id, invocation.user_id) {
+            return Err(SurfaceError::new(
+                409,
+                ErrorName::Conflict.as_str(),
+                format!("An invocation with the identifier '{id}' already exists"),
+            ));
+        }
         Ok(Recording {
+            shared: self.shared.clone(),
             invocation,
+            tools: Vec::new(),
             resolved: None,
+            reservation: None,
             started: Instant::now(),
             first_token: None,
-            finished: false,
+            slot: Some(slot),
         })
     }
+
+    /// An invocation not yet in the database (running, or queued for writing).
+    pub fn pending(&self, org: OrgId, id: &str) -> Option<Pending> {
+        self.shared.inflight.get(org, id)
+    }
+
+    /// The organization's managed-provider usage now.
+    pub fn usage(&self, org: OrgId) -> UsageReport {
+        let now = OffsetDateTime::now_utc();
+        UsageReport {
+            rate_limit_usage: self.shared.limits.rate_usage(org, now),
+            monthly_quota_usage: self.shared.limits.monthly_usage(org, now),
+        }
+    }
+
+    pub fn monthly_usage(&self, org: OrgId) -> MonthlyQuotaUsage {
+        self.shared
+            .limits
+            .monthly_usage(org, OffsetDateTime::now_utc())
+    }
+}
+
+fn queue_error(error: QueueError) -> SurfaceError {
+    let mut surface = SurfaceError::new(
+        503,
+        ErrorName::Unavailable.as_str(),
+        format!("{error}; retry shortly"),
+    );
+    surface.retry_after = Some(QUEUE_RETRY_AFTER);
+    surface
+}
+
+/// A limit refusal as the surfaces report it: 429 with the Port name and `Retry-After`.
+pub fn limit_error(error: &LimitError) -> SurfaceError {
+    let (name, retry_after) = match error {
+        LimitError::RateLimited { retry_after_secs } => (ErrorName::RateLimit, *retry_after_secs),
+        LimitError::QuotaExceeded {
+            retry_after_secs, ..
+        } => (ErrorName::Quota, *retry_after_secs),
+    };
+    let mut surface = SurfaceError::new(429, name.as_str(), error.to_string());
+    surface.retry_after = Some(retry_after);
+    surface
 }
 
 /// An invocation in flight.
 pub struct Recording {
+    shared: Arc<Shared>,
     invocation: Invocation,
+    tools: Vec<String>,
     resolved: Option<Resolved>,
+    reservation: Option<Reservation>,
     started: Instant,
     first_token: Option<Duration>,
-    finished: bool,
+    /// Taken when the record is queued; `None` means finished.
+    slot: Option<Slot>,
 }
 
 impl Recording {
@@ -73,13 +240,33 @@ impl Recording {
         &self.invocation.id
     }
 
+    /// The invoke API's tool selectors, recorded as given.
+    pub fn set_tools(&mut self, tools: Vec<String>) {
+        self.tools = tools;
+    }
+
     /// Resolution chose who serves the request.
     pub fn resolved(&mut self, resolved: &Resolved) {
         self.resolved = Some(resolved.clone());
     }
 
-    /// Applies the organization's limits to the resolved call (managed provider only).
+    /// Applies the organization's limits to the resolved call: only the managed provider is
+    /// limited. Reserves a request, a token estimate and a monthly unit.
     pub fn admit(&mut self) -> Result<(), SurfaceError> {
+        let managed = self
+            .resolved
+            .as_ref()
+            .is_some_and(|r| r.provider == ProviderType::Managed);
+        if !managed || self.reservation.is_some() {
+            return Ok(());
+        }
+        let estimate = estimate_tokens(&self.invocation.prompt);
+        let reservation = self
+            .shared
+            .limits
+            .admit(self.invocation.org_id, estimate, OffsetDateTime::now_utc())
+            .map_err(|e| limit_error(&e))?;
+        self.reservation = Some(reservation);
         Ok(())
     }
 
@@ -91,20 +278,88 @@ impl Recording {
     }
 
     pub fn finish(mut self, outcome: Outcome) {
-        self.finished = true;
+        self.complete(outcome);
+    }
+
+    /// Reconciles the limits, marks the invocation finished for polling and queues its
+    /// record into the slot reserved at the start (never blocks, never fails).
+    fn complete(&mut self, outcome: Outcome) {
+        let Some(slot) = self.slot.take() else {
+            return;
+        };
+        if let Some(reservation) = &self.reservation {
+            let used = outcome.input_tokens + outcome.output_tokens;
+            self.shared
+                .limits
+                .reconcile(reservation, used, OffsetDateTime::now_utc());
+        }
+        let record = self.record(outcome);
+        let progress = Progress::Finished {
+            status: record.status,
+            error_name: record.error_name.clone(),
+        };
+        self.shared
+            .inflight
+            .finish(record.org_id, &record.id, progress);
         tracing::debug!(
-            invocation = %self.invocation.id,
-            failed = outcome.error.is_some(),
-            total_ms = self.started.elapsed().as_millis() as u64,
+            invocation = %record.id,
+            failed = record.error_name.is_some(),
+            total_ms = record.total_ms,
             "invocation finished"
         );
+        slot.send(record);
+    }
+
+    fn record(&self, outcome: Outcome) -> InvocationRecord {
+        let invocation = &self.invocation;
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let status = match outcome.error {
+            None => InvocationStatus::Completed,
+            Some(_) => InvocationStatus::Failed,
+        };
+        InvocationRecord {
+            id: invocation.id.clone(),
+            org_id: invocation.org_id,
+            user_id: invocation.user_id,
+            surface: invocation.surface.to_owned(),
+            provider: self.resolved.as_ref().map(|r| r.provider),
+            model: self.resolved.as_ref().map(|r| r.model.clone()),
+            status,
+            error_name: outcome.error.map(|(_, name)| name),
+            request_id: invocation.request_id.clone(),
+            labels: invocation.labels.clone(),
+            tools: self.tools.clone(),
+            metered: self.reservation.is_some(),
+            input_tokens: outcome.input_tokens,
+            output_tokens: outcome.output_tokens,
+            first_token_ms: self.first_token.map(millis),
+            total_ms: millis(self.started.elapsed()),
+            created_at: invocation.created_at,
+            finished_at: Timestamp::now(),
+            // Whether it is kept is decided by the store, at write time.
+            content: Some(InvocationContent {
+                prompt: invocation.prompt.clone(),
+                response: outcome.response,
+            }),
+        }
     }
 }
 
 impl Drop for Recording {
+    /// The caller went away (or the request path forgot to finish): still recorded.
     fn drop(&mut self) {
-        if !self.finished {
+        if self.slot.is_some() {
             tracing::debug!(invocation = %self.invocation.id, "invocation abandoned by the client");
+            self.complete(Outcome {
+                error: Some((499, CLIENT_CLOSED.to_owned())),
+                ..Outcome::default()
+            });
         }
     }
+}
+
+/// A deliberately rough input-token estimate (4 bytes per token) reserved before the call;
+/// the real usage replaces it when the call ends.
+fn estimate_tokens(prompt: &str) -> u64 {
+    u64::try_from(prompt.len() / 4 + 1).unwrap_or(u64::MAX)
 }

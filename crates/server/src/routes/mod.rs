@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod defaults;
+pub mod interactions;
 pub mod ops;
 pub mod providers;
 pub mod secrets;

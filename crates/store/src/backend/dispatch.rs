@@ -232,6 +232,39 @@ macro_rules! impl_store {
                 Box::pin(self.op_changes_since(version))
             }
 
+            fn insert_invocations(
+                &self,
+                records: Vec<InvocationRecord>,
+            ) -> StoreFuture<'_, InsertReport> {
+                Box::pin(self.op_insert_invocations(records))
+            }
+
+            fn get_invocation<'a>(
+                &'a self,
+                org: OrgId,
+                id: &'a str,
+            ) -> StoreFuture<'a, Option<InvocationRecord>> {
+                Box::pin(self.op_get_invocation(org, id))
+            }
+
+            fn list_invocations(
+                &self,
+                org: OrgId,
+                user: Option<UserId>,
+                limit: u32,
+                cursor: Option<InvocationCursor>,
+            ) -> StoreFuture<'_, Vec<InvocationRecord>> {
+                Box::pin(self.op_list_invocations(org, user, limit, cursor))
+            }
+
+            fn managed_usage(&self, since: Timestamp) -> StoreFuture<'_, Vec<ManagedUsage>> {
+                Box::pin(self.op_managed_usage(since))
+            }
+
+            fn purge_interactions(&self, policy: PurgePolicy) -> StoreFuture<'_, PurgeReport> {
+                Box::pin(self.op_purge_interactions(policy))
+            }
+
             fn create_session<'a>(
                 &'a self,
                 principal: &'a Principal,

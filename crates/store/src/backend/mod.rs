@@ -20,6 +20,8 @@ mod ops_dataplane;
 #[macro_use]
 mod ops_identity;
 #[macro_use]
+mod ops_interactions;
+#[macro_use]
 mod ops_keys;
 #[macro_use]
 mod ops_migrate;

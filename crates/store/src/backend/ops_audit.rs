@@ -146,7 +146,7 @@ macro_rules! ops_audit {
                         }
                     }
                     if (rows.len() as i64) < PAGE {
-                        return Ok(None);
+                        return self.verify_invocation_ledger(org).await;
                     }
                 }
             }

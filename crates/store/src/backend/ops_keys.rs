@@ -81,6 +81,9 @@ macro_rules! ops_keys {
                     rewrapped += self
                         .rewrap_instance_keys(&mut tx, current, left, &now)
                         .await?;
+                    rewrapped += self
+                        .rewrap_content_keys(&mut tx, current, left, &now)
+                        .await?;
                 }
                 tx.commit().await?;
                 Ok(RotationReport {
@@ -120,9 +123,46 @@ macro_rules! ops_keys {
                 Ok(rewrapped)
             }
 
+            /// Content keys of interaction periods, like data keys but per (org, day).
+            async fn rewrap_content_keys(
+                &self,
+                conn: &mut Conn,
+                current: i64,
+                limit: i64,
+                now: &str,
+            ) -> StoreResult<u64> {
+                let stale = sqlx::query(sql::STALE_CONTENT_KEYS)
+                    .bind(current)
+                    .bind(limit)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut rewrapped = 0u64;
+                for row in &stale {
+                    let org = support::parse_org_id(&row.text("org_id")?)?;
+                    let period = row.text("period")?;
+                    let old = rows::wrapped_key(row)?;
+                    let new = self.vault.rewrap(KeyOwner::Content(org, &period), &old)?;
+                    rewrapped += sqlx::query(sql::REWRAP_CONTENT_KEY)
+                        .bind(new.bytes)
+                        .bind(i64::from(new.kek_version))
+                        .bind(now)
+                        .bind(org.to_string())
+                        .bind(&period)
+                        .bind(i64::from(old.kek_version))
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected();
+                }
+                Ok(rewrapped)
+            }
+
             async fn count_stale(&self, current: i64) -> StoreResult<u64> {
                 let mut total = 0i64;
-                for statement in [sql::COUNT_STALE_DATA_KEYS, sql::COUNT_STALE_INSTANCE_KEYS] {
+                for statement in [
+                    sql::COUNT_STALE_DATA_KEYS,
+                    sql::COUNT_STALE_INSTANCE_KEYS,
+                    sql::COUNT_STALE_CONTENT_KEYS,
+                ] {
                     let row = sqlx::query(statement)
                         .bind(current)
                         .fetch_one(self.read_pool())

@@ -30,7 +30,28 @@ const MIGRATIONS: &[Migration] = &[
         name: "data_plane",
         sql: include_str!("../../migrations/postgres/0002_data_plane.sql"),
     },
+    Migration {
+        version: 3,
+        name: "interactions",
+        sql: include_str!("../../migrations/postgres/0003_interactions.sql"),
+    },
 ];
+
+/// Locks the organization's invocation ledger head for the rest of the transaction.
+const LOCK_CHAIN_SQL: &str = "SELECT seq, hash FROM invocation_chain WHERE org_id = $1 FOR UPDATE";
+/// Arbitrary but fixed: "sb-purge" in ASCII.
+const PURGE_LOCK_ID: i64 = 0x7362_2d70_7572_6765;
+
+/// Only one replica purges at a time: a transaction-scoped advisory lock, released at commit.
+/// A replica that does not get it skips this round rather than wait.
+async fn try_purge_lock(conn: &mut Conn) -> StoreResult<bool> {
+    use sqlx::Row;
+    let row = sqlx::query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+        .bind(PURGE_LOCK_ID)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get::<bool, _>("locked")?)
+}
 
 pub(crate) struct PgStore {
     pool: Pool<Db>,
@@ -107,4 +128,5 @@ ops_secrets!(PgStore);
 ops_keys!(PgStore);
 ops_dataplane!(PgStore);
 ops_sessions!(PgStore);
+ops_interactions!(PgStore);
 impl_store!(PgStore, "postgres");

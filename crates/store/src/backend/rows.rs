@@ -12,6 +12,7 @@ use switchboard_core::records::{
 use switchboard_core::{OrgId, Principal, ProviderType, Role, UserId};
 
 use crate::audit::StoredAudit;
+use crate::interactions::StoredInvocation;
 use crate::vault::WrappedKey;
 use crate::{SessionInfo, StoreError, StoreResult};
 
@@ -21,6 +22,8 @@ pub(crate) trait RowExt {
     fn opt_text(&self, col: &str) -> StoreResult<Option<String>>;
     fn int(&self, col: &str) -> StoreResult<i64>;
     fn bytes(&self, col: &str) -> StoreResult<Vec<u8>>;
+    fn opt_int(&self, col: &str) -> StoreResult<Option<i64>>;
+    fn opt_bytes(&self, col: &str) -> StoreResult<Option<Vec<u8>>>;
 }
 
 macro_rules! impl_row_ext {
@@ -37,6 +40,12 @@ macro_rules! impl_row_ext {
             }
             fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
                 Ok(self.try_get::<Vec<u8>, _>(col)?)
+            }
+            fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
+                Ok(self.try_get::<Option<i64>, _>(col)?)
+            }
+            fn opt_bytes(&self, col: &str) -> StoreResult<Option<Vec<u8>>> {
+                Ok(self.try_get::<Option<Vec<u8>>, _>(col)?)
             }
         }
     };
@@ -161,4 +170,38 @@ pub(crate) fn audit(row: &impl RowExt) -> StoreResult<StoredAudit> {
         prev_hash: row.text("prev_hash")?,
         hash: row.text("hash")?,
     })
+}
+
+/// An invocation row, with its content ciphertext and period when it still has content.
+pub(crate) fn invocation(
+    row: &impl RowExt,
+) -> StoreResult<(StoredInvocation, Option<(String, Vec<u8>)>)> {
+    let stored = StoredInvocation {
+        id: row.text("id")?,
+        org_id: row.text("org_id")?,
+        seq: row.int("seq")?,
+        user_id: row.text("user_id")?,
+        surface: row.text("surface")?,
+        provider: row.opt_text("provider")?,
+        model: row.opt_text("model")?,
+        status: row.text("status")?,
+        error_name: row.opt_text("error_name")?,
+        request_id: row.opt_text("request_id")?,
+        labels: row.text("labels")?,
+        tools: row.text("tools")?,
+        metered: row.int("metered")?,
+        input_tokens: row.int("input_tokens")?,
+        output_tokens: row.int("output_tokens")?,
+        first_token_ms: row.opt_int("first_token_ms")?,
+        total_ms: row.int("total_ms")?,
+        created_at: row.text("created_at")?,
+        finished_at: row.text("finished_at")?,
+        prev_hash: row.text("prev_hash")?,
+        hash: row.text("hash")?,
+    };
+    let content = match (row.opt_text("content_period")?, row.opt_bytes("content")?) {
+        (Some(period), Some(blob)) => Some((period, blob)),
+        _ => None,
+    };
+    Ok((stored, content))
 }

@@ -92,9 +92,16 @@ pub const REWRAP_INSTANCE_KEY: &str = "UPDATE instance_keys SET wrapped_key = $1
     kek_version = $2, rotated_at = $3 WHERE name = $4 AND kek_version = $5";
 pub const COUNT_STALE_INSTANCE_KEYS: &str =
     "SELECT COUNT(*) AS n FROM instance_keys WHERE kek_version < $1";
+pub const STALE_CONTENT_KEYS: &str = "SELECT org_id, period, wrapped_key, kek_version \
+    FROM content_keys WHERE kek_version < $1 ORDER BY org_id, period LIMIT $2";
+pub const REWRAP_CONTENT_KEY: &str = "UPDATE content_keys SET wrapped_key = $1, \
+    kek_version = $2, rotated_at = $3 WHERE org_id = $4 AND period = $5 AND kek_version = $6";
+pub const COUNT_STALE_CONTENT_KEYS: &str =
+    "SELECT COUNT(*) AS n FROM content_keys WHERE kek_version < $1";
 /// Every master key version some stored key still needs.
 pub const KEK_VERSIONS_IN_USE: &str = "SELECT DISTINCT kek_version FROM data_keys \
-    UNION SELECT DISTINCT kek_version FROM instance_keys";
+    UNION SELECT DISTINCT kek_version FROM instance_keys \
+    UNION SELECT DISTINCT kek_version FROM content_keys";
 
 // Audit and change tracking ------------------------------------------------------------------
 pub const LAST_AUDIT: &str = "SELECT seq, hash FROM audit_log WHERE org_id = $1 \
@@ -119,6 +126,73 @@ pub const PRUNE_CONFIG_CHANGES: &str = "DELETE FROM config_changes WHERE version
 /// `n` per organization lets the caller check that no version after `$1` is missing.
 pub const CHANGED_ORGS: &str = "SELECT org_id, COUNT(*) AS n FROM config_changes \
     WHERE version > $1 GROUP BY org_id ORDER BY org_id";
+
+// Invocation records, their ledger and content keys -----------------------------------------
+/// The columns every invocation read selects (a macro so `concat!` can build constants).
+macro_rules! invocation_columns {
+    () => {
+        "id, org_id, seq, user_id, surface, provider, model, status, error_name, request_id, \
+         labels, tools, metered, input_tokens, output_tokens, first_token_ms, total_ms, \
+         created_at, finished_at, prev_hash, hash, content_period, content"
+    };
+}
+/// Creates an organization's ledger head on its first invocation.
+pub const ENSURE_INVOCATION_CHAIN: &str = "INSERT INTO invocation_chain (org_id, seq, hash) \
+    VALUES ($1, 0, $2) ON CONFLICT (org_id) DO NOTHING";
+pub const INVOCATION_CHAIN_HEAD: &str = "SELECT seq, hash FROM invocation_chain WHERE org_id = $1";
+pub const UPDATE_INVOCATION_CHAIN: &str =
+    "UPDATE invocation_chain SET seq = $2, hash = $3 WHERE org_id = $1";
+pub const INVOCATION_EXISTS: &str =
+    "SELECT 1 AS one FROM invocations WHERE org_id = $1 AND id = $2";
+pub const INSERT_INVOCATION: &str = "INSERT INTO invocations (id, org_id, seq, user_id, surface, \
+    provider, model, status, error_name, request_id, labels, tools, metered, input_tokens, \
+    output_tokens, first_token_ms, total_ms, created_at, finished_at, prev_hash, hash, \
+    content_period, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+    $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
+pub const GET_INVOCATION: &str = concat!(
+    "SELECT ",
+    invocation_columns!(),
+    " FROM invocations WHERE org_id = $1 AND id = $2"
+);
+/// Newest first, after the cursor `($2, $3)` (pass the largest values for the first page).
+pub const LIST_INVOCATIONS: &str = concat!(
+    "SELECT ",
+    invocation_columns!(),
+    " FROM invocations WHERE org_id = $1 \
+     AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
+     ORDER BY created_at DESC, id DESC LIMIT $4"
+);
+/// The same, only the records of user `$5`.
+pub const LIST_USER_INVOCATIONS: &str = concat!(
+    "SELECT ",
+    invocation_columns!(),
+    " FROM invocations WHERE org_id = $1 AND user_id = $5 \
+     AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
+     ORDER BY created_at DESC, id DESC LIMIT $4"
+);
+/// The ledger in seq order, one page after seq `$2`.
+pub const INVOCATION_LEDGER_PAGE: &str = concat!(
+    "SELECT ",
+    invocation_columns!(),
+    " FROM invocations WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+);
+pub const MANAGED_USAGE: &str = "SELECT org_id, COUNT(*) AS n, \
+    CAST(COALESCE(SUM(input_tokens + output_tokens), 0) AS BIGINT) AS tokens \
+    FROM invocations WHERE metered = 1 AND created_at >= $1 GROUP BY org_id ORDER BY org_id";
+pub const GET_CONTENT_KEY: &str = "SELECT wrapped_key, kek_version FROM content_keys \
+    WHERE org_id = $1 AND period = $2";
+pub const INSERT_CONTENT_KEY: &str = "INSERT INTO content_keys (org_id, period, wrapped_key, \
+    kek_version, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, period) DO NOTHING";
+/// Content keys old enough that some organization's retention may have ended for them.
+pub const OLD_CONTENT_KEYS: &str = "SELECT k.org_id, k.period, s.retention_days \
+    FROM content_keys k LEFT JOIN ai_settings s ON s.org_id = k.org_id \
+    WHERE k.period < $1 ORDER BY k.period, k.org_id";
+pub const DELETE_CONTENT_KEY: &str = "DELETE FROM content_keys WHERE org_id = $1 AND period = $2";
+/// Clears up to `$1` ciphertexts whose key is gone (already unreadable: this reclaims space).
+pub const ERASE_ORPHANED_CONTENT: &str = "UPDATE invocations SET content = NULL, \
+    content_period = NULL WHERE (org_id, id) IN (SELECT i.org_id, i.id FROM invocations i \
+    WHERE i.content IS NOT NULL AND NOT EXISTS (SELECT 1 FROM content_keys k \
+    WHERE k.org_id = i.org_id AND k.period = i.content_period) LIMIT $1)";
 
 // Browser sessions ----------------------------------------------------------------------------
 pub const INSERT_SESSION: &str = "INSERT INTO sessions (id, org_id, user_id, secret_hash, \

@@ -31,7 +31,20 @@ const MIGRATIONS: &[Migration] = &[
         name: "data_plane",
         sql: include_str!("../../migrations/sqlite/0002_data_plane.sql"),
     },
+    Migration {
+        version: 3,
+        name: "interactions",
+        sql: include_str!("../../migrations/sqlite/0003_interactions.sql"),
+    },
 ];
+
+/// `BEGIN IMMEDIATE` already makes every purge batch the only writer.
+const LOCK_CHAIN_SQL: &str = sql::INVOCATION_CHAIN_HEAD;
+
+/// SQLite is one node: `BEGIN IMMEDIATE` already serializes purges with every other writer.
+async fn try_purge_lock(_conn: &mut Conn) -> StoreResult<bool> {
+    Ok(true)
+}
 
 pub(crate) struct SqliteStore {
     writer: Pool<Db>,
@@ -112,4 +125,5 @@ ops_secrets!(SqliteStore);
 ops_keys!(SqliteStore);
 ops_dataplane!(SqliteStore);
 ops_sessions!(SqliteStore);
+ops_interactions!(SqliteStore);
 impl_store!(SqliteStore, "sqlite");

@@ -15,8 +15,12 @@ pub(crate) mod prelude {
     pub(crate) use super::super::sql;
     pub(crate) use super::super::{Migration, support};
     pub(crate) use crate::audit::{self, ChainVerifier, StoredAudit};
+    pub(crate) use crate::interactions::{
+        self, InsertReport, InvocationContent, InvocationCursor, InvocationRecord, LedgerVerifier,
+        ManagedUsage, PurgePolicy, PurgeReport, StoredInvocation,
+    };
     pub(crate) use crate::tokens::{self, TokenKind};
-    pub(crate) use crate::vault::{KeyOwner, PEPPER_KEY, Vault, WrappedKey};
+    pub(crate) use crate::vault::{ContentKey, KeyOwner, PEPPER_KEY, Vault, WrappedKey};
     pub(crate) use crate::{
         Actor, AuditEvent, BrokenLink, ClientCredentials, ConfigChanges, IssuedSession,
         IssuedToken, MasterKeyRing, NewOrganization, NewUser, OrgConfig, ProviderWrite,

@@ -7,6 +7,7 @@ mod access;
 mod audit;
 mod defaults;
 mod inference;
+mod interactions;
 mod isolation;
 mod keys;
 mod ops;

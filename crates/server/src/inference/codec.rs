@@ -1,0 +1,103 @@
+//! Which codec speaks to an upstream: one place maps the provider's wire protocol to the
+//! request encoder, the response decoder and the error classifier of
+//! `switchboard-protocols`.
+
+use switchboard_protocols::error::{UpstreamError, classify_upstream_error};
+use switchboard_protocols::ir::{ChatRequest, ChatResponse};
+use switchboard_protocols::{ProtocolError, anthropic, bedrock, gemini, openai};
+use switchboard_providers::{UpstreamTarget, WireProtocol};
+
+use super::errors::Surface;
+
+/// `max_tokens` sent to upstreams that require one when the caller set none.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+/// The family of an upstream's answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    OpenAi,
+    /// Anthropic Messages, including Vertex rawPredict (native Anthropic answers).
+    Anthropic,
+    /// Converse JSON, ConverseStream AWS event stream.
+    Bedrock,
+    /// generateContent JSON, streamGenerateContent SSE.
+    Gemini,
+}
+
+impl Codec {
+    pub fn of(protocol: WireProtocol) -> Self {
+        match protocol {
+            WireProtocol::OpenAiChat => Codec::OpenAi,
+            WireProtocol::AnthropicMessages | WireProtocol::VertexAnthropic => Codec::Anthropic,
+            WireProtocol::BedrockConverse => Codec::Bedrock,
+            WireProtocol::Gemini => Codec::Gemini,
+        }
+    }
+
+    /// Whether answers can pass to callers of `surface` unchanged.
+    pub fn matches(self, surface: Surface) -> bool {
+        matches!(
+            (self, surface),
+            (Codec::OpenAi, Surface::OpenAi) | (Codec::Anthropic, Surface::Anthropic)
+        )
+    }
+}
+
+/// Encodes `request` in the target's protocol.
+pub fn encode_request(
+    target: &UpstreamTarget,
+    request: &ChatRequest,
+    stream: bool,
+) -> Result<Vec<u8>, ProtocolError> {
+    let model = &target.upstream_model;
+    match target.protocol {
+        WireProtocol::OpenAiChat => Ok(openai::encode_request(request, model)),
+        WireProtocol::AnthropicMessages => {
+            anthropic::encode_request(request, model, DEFAULT_MAX_TOKENS)
+        }
+        WireProtocol::VertexAnthropic => anthropic::vertex_body(&anthropic::encode_request(
+            request,
+            model,
+            DEFAULT_MAX_TOKENS,
+        )?),
+        WireProtocol::BedrockConverse => bedrock::encode_request(
+            request,
+            model,
+            &bedrock::EncodeOptions {
+                default_max_tokens: Some(DEFAULT_MAX_TOKENS),
+                guardrail: target.guardrail.clone(),
+                stream,
+            },
+        ),
+        WireProtocol::Gemini => gemini::encode_request(request),
+    }
+}
+
+/// Decodes a whole (non-streaming) answer.
+pub fn decode_response(target: &UpstreamTarget, body: &[u8]) -> Result<ChatResponse, ProtocolError> {
+    match Codec::of(target.protocol) {
+        Codec::OpenAi => openai::decode_response(body),
+        Codec::Anthropic => anthropic::decode_response(body),
+        Codec::Bedrock => bedrock::decode_response(body, &target.upstream_model),
+        Codec::Gemini => gemini::decode_response(body),
+    }
+}
+
+/// Classifies an upstream error answer.
+pub fn classify_error(
+    target: &UpstreamTarget,
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> UpstreamError {
+    match target.protocol {
+        WireProtocol::BedrockConverse => {
+            let kind = headers.get("x-amzn-errortype").and_then(|v| v.to_str().ok());
+            bedrock::classify_error(status, kind, body)
+        }
+        WireProtocol::Gemini => gemini::classify_error(status, body),
+        WireProtocol::OpenAiChat | WireProtocol::AnthropicMessages | WireProtocol::VertexAnthropic => {
+            classify_upstream_error(status, body)
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! Invocation records, their ledger and the content purge, written once for both back ends
+//! (see `ops_audit` for what the expansion site provides; this one also needs
+//! `LOCK_CHAIN_SQL` and `try_purge_lock`).
+//!
+//! Writes come from the server's recorder in batches: one transaction per organization
+//! appends the batch to that organization's ledger, holding its ledger head row, so seq and
+//! prev_hash never race and the per-organization cost is one lock per batch rather than
+//! one per invocation. Whether content is kept is decided inside that transaction from the
+//! organization's settings, so `storeInteractionData=false` applies to every record written
+//! after the setting committed.
+
+macro_rules! ops_interactions {
+    ($store:ty) => {
+        impl $store {
+            async fn op_insert_invocations(
+                &self,
+                records: Vec<InvocationRecord>,
+            ) -> StoreResult<InsertReport> {
+                let mut by_org: std::collections::BTreeMap<OrgId, Vec<InvocationRecord>> =
+                    std::collections::BTreeMap::new();
+                for record in records {
+                    by_org.entry(record.org_id).or_default().push(record);
+                }
+                let mut report = InsertReport::default();
+                for (org, records) in by_org {
+                    self.insert_org_invocations(org, &records, &mut report)
+                        .await?;
+                }
+                Ok(report)
+            }
+
+            async fn insert_org_invocations(
+                &self,
+                org: OrgId,
+                records: &[InvocationRecord],
+                report: &mut InsertReport,
+            ) -> StoreResult<()> {
+                let mut tx = self.write_tx().await?;
+                let (mut seq, mut hash) = Self::lock_invocation_chain(&mut tx, org).await?;
+                let settings = Self::ai_settings_in(&mut tx, org)
+                    .await?
+                    .unwrap_or_default();
+                let mut keys = std::collections::HashMap::new();
+                for record in records {
+                    let id = Self::free_invocation_id(&mut tx, org, &record.id).await?;
+                    if id != record.id {
+                        report.renamed.push((record.id.clone(), id.clone()));
+                    }
+                    seq += 1;
+                    let row = StoredInvocation::new(record, &id, seq, &hash)?;
+                    let content = match (&record.content, settings.store_interaction_data) {
+                        (Some(content), true) => Some(
+                            self.seal_content(&mut tx, org, record, &id, content, &mut keys)
+                                .await?,
+                        ),
+                        _ => None,
+                    };
+                    Self::insert_invocation_row(&mut tx, &row, content).await?;
+                    hash = row.hash;
+                    report.inserted += 1;
+                }
+                sqlx::query(sql::UPDATE_INVOCATION_CHAIN)
+                    .bind(org.to_string())
+                    .bind(seq)
+                    .bind(&hash)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// Creates the organization's ledger head if needed and locks it; returns the
+            /// last seq and hash. An unknown organization is `NotFound`.
+            async fn lock_invocation_chain(
+                conn: &mut Conn,
+                org: OrgId,
+            ) -> StoreResult<(i64, String)> {
+                sqlx::query(sql::ENSURE_INVOCATION_CHAIN)
+                    .bind(org.to_string())
+                    .bind(audit::GENESIS_HASH)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| match &e {
+                        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                            StoreError::NotFound
+                        }
+                        _ => StoreError::Database(e),
+                    })?;
+                let row = sqlx::query(LOCK_CHAIN_SQL)
+                    .bind(org.to_string())
+                    .fetch_one(&mut *conn)
+                    .await?;
+                Ok((row.int("seq")?, row.text("hash")?))
+            }
+
+            /// `id`, or a suffixed variant when another replica already stored a record
+            /// under it (never drop a record over a clash).
+            async fn free_invocation_id(
+                conn: &mut Conn,
+                org: OrgId,
+                id: &str,
+            ) -> StoreResult<String> {
+                let mut candidate = id.to_owned();
+                loop {
+                    let taken = sqlx::query(sql::INVOCATION_EXISTS)
+                        .bind(org.to_string())
+                        .bind(&candidate)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .is_some();
+                    if !taken {
+                        return Ok(candidate);
+                    }
+                    let suffix = uuid::Uuid::new_v4().simple().to_string();
+                    candidate = format!("{id}.dup-{}", &suffix[..8]);
+                }
+            }
+
+            async fn insert_invocation_row(
+                conn: &mut Conn,
+                row: &StoredInvocation,
+                content: Option<(String, Vec<u8>)>,
+            ) -> StoreResult<()> {
+                let (period, blob) = content.unzip();
+                sqlx::query(sql::INSERT_INVOCATION)
+                    .bind(&row.id)
+                    .bind(&row.org_id)
+                    .bind(row.seq)
+                    .bind(&row.user_id)
+                    .bind(&row.surface)
+                    .bind(&row.provider)
+                    .bind(&row.model)
+                    .bind(&row.status)
+                    .bind(&row.error_name)
+                    .bind(&row.request_id)
+                    .bind(&row.labels)
+                    .bind(&row.tools)
+                    .bind(row.metered)
+                    .bind(row.input_tokens)
+                    .bind(row.output_tokens)
+                    .bind(row.first_token_ms)
+                    .bind(row.total_ms)
+                    .bind(&row.created_at)
+                    .bind(&row.finished_at)
+                    .bind(&row.prev_hash)
+                    .bind(&row.hash)
+                    .bind(period)
+                    .bind(blob)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+
+            /// Encrypts one record's content under its period's key (created on first use).
+            async fn seal_content(
+                &self,
+                conn: &mut Conn,
+                org: OrgId,
+                record: &InvocationRecord,
+                id: &str,
+                content: &InvocationContent,
+                keys: &mut std::collections::HashMap<String, ContentKey>,
+            ) -> StoreResult<(String, Vec<u8>)> {
+                let period = interactions::period_of(record.created_at);
+                if !keys.contains_key(&period) {
+                    let key = self.content_key_for_write(conn, org, &period).await?;
+                    keys.insert(period.clone(), key);
+                }
+                let key = keys.get(&period).ok_or(StoreError::Crypto)?;
+                let plain = zeroize::Zeroizing::new(
+                    serde_json::to_vec(content).map_err(StoreError::corrupt)?,
+                );
+                let blob = key.seal(id, &plain)?;
+                Ok((period, blob))
+            }
+
+            async fn content_key_for_write(
+                &self,
+                conn: &mut Conn,
+                org: OrgId,
+                period: &str,
+            ) -> StoreResult<ContentKey> {
+                if let Some(wrapped) = Self::content_key_in(conn, org, period).await? {
+                    return self.vault.content_key(org, period, &wrapped);
+                }
+                let fresh = self
+                    .vault
+                    .new_wrapped_key(KeyOwner::Content(org, period))?;
+                sqlx::query(sql::INSERT_CONTENT_KEY)
+                    .bind(org.to_string())
+                    .bind(period)
+                    .bind(&fresh.bytes)
+                    .bind(i64::from(fresh.kek_version))
+                    .bind(Timestamp::now().to_string())
+                    .execute(&mut *conn)
+                    .await?;
+                let stored = Self::content_key_in(conn, org, period)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                self.vault.content_key(org, period, &stored)
+            }
+
+            async fn content_key_in(
+                conn: &mut Conn,
+                org: OrgId,
+                period: &str,
+            ) -> StoreResult<Option<WrappedKey>> {
+                sqlx::query(sql::GET_CONTENT_KEY)
+                    .bind(org.to_string())
+                    .bind(period)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .map(|row| rows::wrapped_key(&row))
+                    .transpose()
+            }
+
+            async fn op_get_invocation(
+                &self,
+                org: OrgId,
+                id: &str,
+            ) -> StoreResult<Option<InvocationRecord>> {
+                let mut conn = self.read_pool().acquire().await?;
+                let Some(row) = sqlx::query(sql::GET_INVOCATION)
+                    .bind(org.to_string())
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let mut keys = std::collections::HashMap::new();
+                self.invocation_from_row(&mut conn, org, &row, &mut keys)
+                    .await
+                    .map(Some)
+            }
+
+            async fn op_list_invocations(
+                &self,
+                org: OrgId,
+                user: Option<UserId>,
+                limit: u32,
+                cursor: Option<InvocationCursor>,
+            ) -> StoreResult<Vec<InvocationRecord>> {
+                let (created_at, id) = match cursor {
+                    Some(c) => (c.created_at, c.id),
+                    // Sorts after every stored timestamp: the first page.
+                    None => ("9999".to_owned(), String::new()),
+                };
+                let statement = match user {
+                    Some(_) => sql::LIST_USER_INVOCATIONS,
+                    None => sql::LIST_INVOCATIONS,
+                };
+                let mut conn = self.read_pool().acquire().await?;
+                let mut query = sqlx::query(statement)
+                    .bind(org.to_string())
+                    .bind(created_at)
+                    .bind(id)
+                    .bind(i64::from(limit.clamp(1, 1000)));
+                if let Some(user) = user {
+                    query = query.bind(user.to_string());
+                }
+                let found = query.fetch_all(&mut *conn).await?;
+                let mut keys = std::collections::HashMap::new();
+                let mut records = Vec::with_capacity(found.len());
+                for row in &found {
+                    records.push(
+                        self.invocation_from_row(&mut conn, org, row, &mut keys)
+                            .await?,
+                    );
+                }
+                Ok(records)
+            }
+
+            /// Maps a row, decrypting its content when its period key still exists. Content
+            /// that does not open (erased key, tampering) reads as absent; tampering with the
+            /// metadata is what `verify_audit` reports.
+            async fn invocation_from_row(
+                &self,
+                conn: &mut Conn,
+                org: OrgId,
+                row: &<Db as sqlx::Database>::Row,
+                keys: &mut std::collections::HashMap<String, Option<ContentKey>>,
+            ) -> StoreResult<InvocationRecord> {
+                let (stored, sealed) = rows::invocation(row)?;
+                let content = match sealed {
+                    Some((period, blob)) => {
+                        if !keys.contains_key(&period) {
+                            let key = match Self::content_key_in(conn, org, &period).await? {
+                                Some(wrapped) => {
+                                    Some(self.vault.content_key(org, &period, &wrapped)?)
+                                }
+                                None => None,
+                            };
+                            keys.insert(period.clone(), key);
+                        }
+                        keys.get(&period)
+                            .and_then(Option::as_ref)
+                            .and_then(|key| open_content(key, &stored.id, &blob))
+                    }
+                    None => None,
+                };
+                stored.to_record(content)
+            }
+
+            async fn op_managed_usage(&self, since: Timestamp) -> StoreResult<Vec<ManagedUsage>> {
+                let found = sqlx::query(sql::MANAGED_USAGE)
+                    .bind(since.to_string())
+                    .fetch_all(self.read_pool())
+                    .await?;
+                found
+                    .iter()
+                    .map(|row| {
+                        Ok(ManagedUsage {
+                            org_id: support::parse_org_id(&row.text("org_id")?)?,
+                            invocations: u64::try_from(row.int("n")?).unwrap_or(0),
+                            tokens: u64::try_from(row.int("tokens")?).unwrap_or(0),
+                        })
+                    })
+                    .collect()
+            }
+
+            /// One bounded batch: delete the keys of periods whose retention ended (which
+            /// makes their content unreadable everywhere at once), then clear up to `batch`
+            /// ciphertexts left without a key. Every step is idempotent, so an interrupted
+            /// purge simply continues on the next call.
+            async fn op_purge_interactions(&self, policy: PurgePolicy) -> StoreResult<PurgeReport> {
+                let mut tx = self.write_tx().await?;
+                if !try_purge_lock(&mut tx).await? {
+                    return Ok(PurgeReport {
+                        locked_elsewhere: true,
+                        ..PurgeReport::default()
+                    });
+                }
+                let expired = Self::expired_content_keys(&mut tx, &policy).await?;
+                let batch = usize::try_from(policy.batch.max(1)).unwrap_or(usize::MAX);
+                let mut report = PurgeReport::default();
+                for (org, period) in expired.iter().take(batch) {
+                    report.keys_deleted += sqlx::query(sql::DELETE_CONTENT_KEY)
+                        .bind(org)
+                        .bind(period)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                report.contents_erased = sqlx::query(sql::ERASE_ORPHANED_CONTENT)
+                    .bind(i64::from(policy.batch.max(1)))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                report.more = expired.len() > batch
+                    || report.contents_erased >= u64::from(policy.batch.max(1));
+                Ok(report)
+            }
+
+            /// `(org_id, period)` of every content key whose retention ended. Only periods
+            /// before today can have (retention is at least one day); at most one key per
+            /// organization and day is kept, so the scan stays small.
+            async fn expired_content_keys(
+                conn: &mut Conn,
+                policy: &PurgePolicy,
+            ) -> StoreResult<Vec<(String, String)>> {
+                let found = sqlx::query(sql::OLD_CONTENT_KEYS)
+                    .bind(interactions::period_of(policy.now))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let default_days = AiSettings::default().retention_days;
+                let mut expired = Vec::new();
+                for row in &found {
+                    let org_days = row
+                        .opt_int("retention_days")?
+                        .and_then(|d| u32::try_from(d).ok())
+                        .unwrap_or(default_days);
+                    let days = org_days.min(policy.max_retention_days).max(1);
+                    let period = row.text("period")?;
+                    if interactions::period_expired(&period, days, policy.now) {
+                        expired.push((row.text("org_id")?, period));
+                    }
+                }
+                Ok(expired)
+            }
+
+            /// The organization's invocation ledger, verified in pages, then checked to end
+            /// at its head row.
+            async fn verify_invocation_ledger(&self, org: OrgId) -> StoreResult<Option<BrokenLink>> {
+                const PAGE: i64 = 500;
+                let mut verifier = LedgerVerifier::new(org);
+                loop {
+                    let found = sqlx::query(sql::INVOCATION_LEDGER_PAGE)
+                        .bind(org.to_string())
+                        .bind(verifier.last_seq())
+                        .bind(PAGE)
+                        .fetch_all(self.read_pool())
+                        .await?;
+                    for row in &found {
+                        let (stored, _) = rows::invocation(row)?;
+                        if let Some(broken) = verifier.check(&stored) {
+                            return Ok(Some(broken));
+                        }
+                    }
+                    if (found.len() as i64) < PAGE {
+                        break;
+                    }
+                }
+                let head = sqlx::query(sql::INVOCATION_CHAIN_HEAD)
+                    .bind(org.to_string())
+                    .fetch_optional(self.read_pool())
+                    .await?
+                    .map(|row| Ok::<_, StoreError>((row.int("seq")?, row.text("hash")?)))
+                    .transpose()?;
+                Ok(verifier.finish(head))
+            }
+        }
+
+        /// Opens one ciphertext; a failure is logged (without content) and reads as absent.
+        fn open_content(key: &ContentKey, id: &str, blob: &[u8]) -> Option<InvocationContent> {
+            let plain = match key.open(id, blob) {
+                Ok(plain) => plain,
+                Err(error) => {
+                    tracing::warn!(invocation = %id, %error, "stored content does not open");
+                    return None;
+                }
+            };
+            serde_json::from_slice(&plain).ok()
+        }
+    };
+}

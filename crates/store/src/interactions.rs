@@ -1,0 +1,435 @@
+//! Invocation records: what the store keeps about every AI interaction, the hash-chained
+//! ledger that makes their metadata tamper-evident, and the day-sized content periods whose
+//! keys the purge deletes (crypto-erasure).
+//!
+//! Ledger canonical form: an entry's hash is the lower-case hex SHA-256 of the compact
+//! `serde_json` serialization of the JSON array
+//!
+//! ```text
+//! ["switchboard.invocation.v1", prev_hash, seq, id, org_id, user_id, surface, provider,
+//!  model, status, error_name, request_id, labels, tools, metered, input_tokens,
+//!  output_tokens, first_token_ms, total_ms, created_at, finished_at]
+//! ```
+//!
+//! where `labels` and `tools` are the exact stored JSON text, absent optional values are
+//! `null`, and numbers are JSON integers. Content is deliberately outside the hash: it is
+//! erased when it expires, and the chain must keep verifying after that.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use switchboard_core::records::Timestamp;
+use switchboard_core::{OrgId, ProviderType, UserId};
+
+use crate::audit::GENESIS_HASH;
+use crate::vault::hex;
+use crate::{BrokenLink, StoreError, StoreResult};
+
+/// How an invocation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvocationStatus {
+    Completed,
+    Failed,
+}
+
+impl InvocationStatus {
+    /// The Port spelling, also used in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvocationStatus::Completed => "Completed",
+            InvocationStatus::Failed => "Failed",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> StoreResult<Self> {
+        match text {
+            "Completed" => Ok(InvocationStatus::Completed),
+            "Failed" => Ok(InvocationStatus::Failed),
+            _ => Err(StoreError::corrupt("unknown invocation status")),
+        }
+    }
+}
+
+/// The interaction's content: kept only while the organization stores interaction data, and
+/// only until its retention ends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct InvocationContent {
+    pub prompt: String,
+    pub response: Option<String>,
+}
+
+/// One AI interaction, as written by the recorder and read back by the API.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvocationRecord {
+    /// Unique within the organization (caller-chosen on the invoke API).
+    pub id: String,
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    /// `openai`, `anthropic` or `invoke`.
+    pub surface: String,
+    /// Who served it; `None` when the request failed before resolution.
+    pub provider: Option<ProviderType>,
+    pub model: Option<String>,
+    pub status: InvocationStatus,
+    pub error_name: Option<String>,
+    pub request_id: Option<String>,
+    pub labels: Map<String, Value>,
+    /// The invoke API's tool selectors, recorded as given (no tool catalog exists).
+    pub tools: Vec<String>,
+    /// Whether it counted against the managed provider's limits.
+    pub metered: bool,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub first_token_ms: Option<u64>,
+    pub total_ms: u64,
+    pub created_at: Timestamp,
+    pub finished_at: Timestamp,
+    /// On insert: the content to keep if the organization stores interaction data. On read:
+    /// the decrypted content, `None` when not stored, expired or erased.
+    pub content: Option<InvocationContent>,
+}
+
+/// Where a newest-first listing continues: the last record of the previous page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvocationCursor {
+    pub created_at: String,
+    pub id: String,
+}
+
+impl InvocationCursor {
+    pub fn after(record: &InvocationRecord) -> Self {
+        Self {
+            created_at: record.created_at.to_string(),
+            id: record.id.clone(),
+        }
+    }
+
+    /// An opaque token for `nextCursor`.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}\n{}", self.created_at, self.id))
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(text.trim()).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (created_at, id) = text.split_once('\n')?;
+        Timestamp::parse(created_at).ok()?;
+        Some(Self {
+            created_at: created_at.to_owned(),
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// What a recorder batch insert did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InsertReport {
+    pub inserted: u64,
+    /// `(asked, stored)` ids of records whose id was already taken in their organization
+    /// (possible only when two replicas raced on one caller-chosen id); they are stored
+    /// under a suffixed id rather than dropped.
+    pub renamed: Vec<(String, String)>,
+}
+
+/// How one purge batch decides what expired.
+#[derive(Clone, Copy, Debug)]
+pub struct PurgePolicy {
+    pub now: Timestamp,
+    /// The operator's ceiling (`SWITCHBOARD_RETENTION_DAYS`); an organization's own
+    /// `retentionDays` applies when shorter.
+    pub max_retention_days: u32,
+    /// The most keys deleted and the most ciphertexts cleared in one call.
+    pub batch: u32,
+}
+
+/// What one purge batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub keys_deleted: u64,
+    pub contents_erased: u64,
+    /// Call again: the batch was full.
+    pub more: bool,
+    /// Another replica holds the purge lock (PostgreSQL); nothing was done.
+    pub locked_elsewhere: bool,
+}
+
+/// Managed-provider usage of one organization since some instant, from stored records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ManagedUsage {
+    pub org_id: OrgId,
+    pub invocations: u64,
+    pub tokens: u64,
+}
+
+/// The UTC day an instant belongs to: the content period whose key encrypts it.
+pub(crate) fn period_of(at: Timestamp) -> String {
+    let date = at.datetime().date();
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+/// Whether every content of `period` is older than `retention_days` at `now`: the period
+/// starts at midnight UTC, so its last content expires `retention_days` after that at the
+/// latest — never later than the retention promises.
+pub(crate) fn period_expired(period: &str, retention_days: u32, now: Timestamp) -> bool {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let Ok(date) = time::Date::parse(period, &format) else {
+        // Unreadable periods cannot be decrypted against either; erase them.
+        return true;
+    };
+    let start = date.midnight().assume_utc();
+    start + time::Duration::days(i64::from(retention_days)) <= now.datetime()
+}
+
+/// An invocation row exactly as stored (content aside).
+#[derive(Clone, Debug)]
+pub(crate) struct StoredInvocation {
+    pub id: String,
+    pub org_id: String,
+    pub seq: i64,
+    pub user_id: String,
+    pub surface: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub status: String,
+    pub error_name: Option<String>,
+    pub request_id: Option<String>,
+    pub labels: String,
+    pub tools: String,
+    pub metered: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub first_token_ms: Option<i64>,
+    pub total_ms: i64,
+    pub created_at: String,
+    pub finished_at: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn to_u64(value: i64, what: &str) -> StoreResult<u64> {
+    u64::try_from(value).map_err(|_| StoreError::corrupt(format!("negative {what}")))
+}
+
+impl StoredInvocation {
+    /// The row for `record` as entry `seq` of a ledger whose last hash is `prev_hash`.
+    pub fn new(
+        record: &InvocationRecord,
+        id: &str,
+        seq: i64,
+        prev_hash: &str,
+    ) -> StoreResult<Self> {
+        let mut row = Self {
+            id: id.to_owned(),
+            org_id: record.org_id.to_string(),
+            seq,
+            user_id: record.user_id.to_string(),
+            surface: record.surface.clone(),
+            provider: record.provider.map(|p| p.as_str().to_owned()),
+            model: record.model.clone(),
+            status: record.status.as_str().to_owned(),
+            error_name: record.error_name.clone(),
+            request_id: record.request_id.clone(),
+            labels: crate::backend::support::to_json_text(&record.labels)?,
+            tools: crate::backend::support::to_json_text(&record.tools)?,
+            metered: i64::from(record.metered),
+            input_tokens: to_i64(record.input_tokens),
+            output_tokens: to_i64(record.output_tokens),
+            first_token_ms: record.first_token_ms.map(to_i64),
+            total_ms: to_i64(record.total_ms),
+            created_at: record.created_at.to_string(),
+            finished_at: record.finished_at.to_string(),
+            prev_hash: prev_hash.to_owned(),
+            hash: String::new(),
+        };
+        row.hash = row.compute_hash()?;
+        Ok(row)
+    }
+
+    /// See the module docs for the canonical form.
+    pub fn compute_hash(&self) -> StoreResult<String> {
+        let canonical = serde_json::to_string(&json!([
+            "switchboard.invocation.v1",
+            self.prev_hash,
+            self.seq,
+            self.id,
+            self.org_id,
+            self.user_id,
+            self.surface,
+            self.provider,
+            self.model,
+            self.status,
+            self.error_name,
+            self.request_id,
+            self.labels,
+            self.tools,
+            self.metered,
+            self.input_tokens,
+            self.output_tokens,
+            self.first_token_ms,
+            self.total_ms,
+            self.created_at,
+            self.finished_at,
+        ]))
+        .map_err(StoreError::corrupt)?;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+        Ok(hex(digest.as_ref()))
+    }
+
+    /// The record, with `content` as decrypted by the caller.
+    pub fn to_record(&self, content: Option<InvocationContent>) -> StoreResult<InvocationRecord> {
+        let corrupt = |what: &str| StoreError::corrupt(format!("unreadable invocation {what}"));
+        Ok(InvocationRecord {
+            id: self.id.clone(),
+            org_id: self.org_id.parse().map_err(|_| corrupt("org id"))?,
+            user_id: self.user_id.parse().map_err(|_| corrupt("user id"))?,
+            surface: self.surface.clone(),
+            provider: self
+                .provider
+                .as_deref()
+                .map(|p| p.parse().map_err(|_| corrupt("provider")))
+                .transpose()?,
+            model: self.model.clone(),
+            status: InvocationStatus::parse(&self.status)?,
+            error_name: self.error_name.clone(),
+            request_id: self.request_id.clone(),
+            labels: serde_json::from_str(&self.labels).map_err(|_| corrupt("labels"))?,
+            tools: serde_json::from_str(&self.tools).map_err(|_| corrupt("tools"))?,
+            metered: self.metered != 0,
+            input_tokens: to_u64(self.input_tokens, "input tokens")?,
+            output_tokens: to_u64(self.output_tokens, "output tokens")?,
+            first_token_ms: self
+                .first_token_ms
+                .map(|ms| to_u64(ms, "first token time"))
+                .transpose()?,
+            total_ms: to_u64(self.total_ms, "total time")?,
+            created_at: Timestamp::parse(&self.created_at).map_err(|_| corrupt("created_at"))?,
+            finished_at: Timestamp::parse(&self.finished_at).map_err(|_| corrupt("finished_at"))?,
+            content,
+        })
+    }
+}
+
+/// Walks one organization's invocation ledger in seq order; reports the first broken row,
+/// then checks that the chain ends at the recorded head.
+pub(crate) struct LedgerVerifier {
+    org: OrgId,
+    expected_seq: i64,
+    prev_hash: String,
+    last_id: String,
+}
+
+impl LedgerVerifier {
+    pub fn new(org: OrgId) -> Self {
+        Self {
+            org,
+            expected_seq: 1,
+            prev_hash: GENESIS_HASH.to_owned(),
+            last_id: String::new(),
+        }
+    }
+
+    pub fn last_seq(&self) -> i64 {
+        self.expected_seq - 1
+    }
+
+    pub fn check(&mut self, row: &StoredInvocation) -> Option<BrokenLink> {
+        let reason = if row.seq != self.expected_seq {
+            Some(format!(
+                "invocation ledger seq gap: expected {}, found {}",
+                self.expected_seq, row.seq
+            ))
+        } else if row.org_id != self.org.to_string() {
+            Some("invocation belongs to another organization".to_owned())
+        } else if row.prev_hash != self.prev_hash {
+            Some("invocation prev_hash does not match the previous entry's hash".to_owned())
+        } else if row.compute_hash().ok().as_deref() != Some(row.hash.as_str()) {
+            Some("invocation hash does not match the record's contents".to_owned())
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Some(self.broken(&row.id, row.seq, reason));
+        }
+        self.expected_seq += 1;
+        self.prev_hash = row.hash.clone();
+        self.last_id = row.id.clone();
+        None
+    }
+
+    /// The chain must end exactly at the head row (`None`: no invocation was ever written).
+    pub fn finish(&self, head: Option<(i64, String)>) -> Option<BrokenLink> {
+        let (seq, hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+        (seq != self.last_seq() || hash != self.prev_hash).then(|| {
+            self.broken(
+                &self.last_id,
+                self.last_seq(),
+                format!(
+                    "the invocation ledger ends at seq {} but its head says {seq}",
+                    self.last_seq()
+                ),
+            )
+        })
+    }
+
+    fn broken(&self, id: &str, seq: i64, reason: String) -> BrokenLink {
+        BrokenLink {
+            org_id: self.org,
+            entry_id: id.to_owned(),
+            seq,
+            reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_expire_no_later_than_the_retention() {
+        let at = Timestamp::parse("2026-03-10T23:59:00.000Z").unwrap();
+        assert_eq!(period_of(at), "2026-03-10");
+        let later = |s: &str| Timestamp::parse(s).unwrap();
+        assert!(!period_expired(
+            "2026-03-10",
+            1,
+            later("2026-03-10T23:59:59.000Z")
+        ));
+        assert!(period_expired(
+            "2026-03-10",
+            1,
+            later("2026-03-11T00:00:00.000Z")
+        ));
+        assert!(!period_expired(
+            "2026-03-10",
+            30,
+            later("2026-04-08T00:00:00.000Z")
+        ));
+        assert!(period_expired(
+            "2026-03-10",
+            30,
+            later("2026-04-09T00:00:00.000Z")
+        ));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_junk_is_refused() {
+        let cursor = InvocationCursor {
+            created_at: "2026-03-10T23:59:00.000Z".into(),
+            id: "my|id".into(),
+        };
+        assert_eq!(InvocationCursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(InvocationCursor::decode("junk"), None);
+        assert_eq!(InvocationCursor::decode(""), None);
+    }
+}

@@ -28,7 +28,7 @@ pub struct SigningError(String);
 /// signed (except the unsigned ones listed in the module docs), so add them all first:
 /// nothing that is signed may change afterwards. `url` is the URL exactly as it will be
 /// sent (already percent-encoded). Returns the hex signature.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // each input is part of what is signed
 pub fn sign_request(
     keys: &AwsKeys,
     region: &str,
@@ -39,6 +39,14 @@ pub fn sign_request(
     headers: &mut HeaderMap,
     body: &[u8],
 ) -> Result<String, SigningError> {
+    // aws-sigv4 needs the authority to derive `host`; refuse (rather than let it panic on)
+    // a relative URL.
+    let has_host = url
+        .parse::<http::Uri>()
+        .is_ok_and(|u| u.authority().is_some());
+    if !has_host {
+        return Err(SigningError("the URL to sign must be absolute".into()));
+    }
     let identity: Identity = Credentials::new(
         keys.access_key_id.clone(),
         keys.secret_access_key.expose().to_owned(),
@@ -79,4 +87,43 @@ pub fn sign_request(
         headers.insert(HeaderName::from_static(header.name()), value);
     }
     Ok(signature)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_core::SecretValue;
+
+    #[test]
+    fn relative_urls_are_an_error_and_secrets_are_marked_sensitive() {
+        let mut keys = AwsKeys::new("AKIDEXAMPLE", SecretValue::new("secret".into()));
+        let mut headers = HeaderMap::new();
+        let err = sign_request(
+            &keys,
+            "us-east-1",
+            "bedrock",
+            SystemTime::now(),
+            "POST",
+            "/model/x/converse",
+            &mut headers,
+            b"",
+        );
+        assert!(err.is_err());
+        keys.session_token = Some(SecretValue::new("token".into()));
+        let url = "https://bedrock-runtime.us-east-1.amazonaws.com/model/x/converse";
+        sign_request(
+            &keys,
+            "us-east-1",
+            "bedrock",
+            SystemTime::now(),
+            "POST",
+            url,
+            &mut headers,
+            b"{}",
+        )
+        .unwrap();
+        assert!(headers["authorization"].is_sensitive());
+        assert!(headers["x-amz-security-token"].is_sensitive());
+        assert!(!format!("{keys:?}").contains("secret") && !format!("{keys:?}").contains("AKID"));
+    }
 }

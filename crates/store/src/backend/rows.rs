@@ -172,10 +172,13 @@ pub(crate) fn audit(row: &impl RowExt) -> StoreResult<StoredAudit> {
     })
 }
 
+/// A content ciphertext and the period whose key sealed it.
+pub(crate) type SealedContent = (String, Vec<u8>);
+
 /// An invocation row, with its content ciphertext and period when it still has content.
 pub(crate) fn invocation(
     row: &impl RowExt,
-) -> StoreResult<(StoredInvocation, Option<(String, Vec<u8>)>)> {
+) -> StoreResult<(StoredInvocation, Option<SealedContent>)> {
     let stored = StoredInvocation {
         id: row.text("id")?,
         org_id: row.text("org_id")?,

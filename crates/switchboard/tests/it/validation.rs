@@ -103,7 +103,17 @@ async fn failures_save_nothing_and_say_why_per_model() {
         .await
         .expect_error(404, "LLMProviderNotFoundError");
 
-    // One model of two missing upstream: both results reported, nothing saved.
+    // One model of two missing upstream: both results reported, nothing saved. (This
+    // simulator takes one OpenAI key, so the compatible endpoint's secret becomes it.)
+    gateway
+        .server
+        .patch(
+            "/v1/organization/secrets/compat-token",
+            &gateway.org.admin,
+            json!({ "secretValue": "sk-only-this-one" }),
+        )
+        .await
+        .expect(200);
     let base = gateway.sim.url();
     let mixed = save(
         &gateway,
@@ -115,7 +125,7 @@ async fn failures_save_nothing_and_say_why_per_model() {
     .await
     .expect_error(400, "LLMProviderModelTestError");
     let tested = &mixed.json["details"]["testedModels"];
-    assert_eq!(tested["compat-model"]["isValid"], true);
+    assert_eq!(tested["compat-model"]["isValid"], true, "{tested}");
     assert_eq!(
         tested["missing-model"],
         json!({ "isValid": false, "message": "Model or deployment not found" })

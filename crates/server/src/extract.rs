@@ -68,6 +68,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// the wrong place may be a credential, so quoted literals are cut from the message; field
 /// names (written with backticks) stay.
 fn redact_literals(message: &str) -> String {
+    let message = redact_unknown_variant(message);
     let mut out = String::with_capacity(message.len());
     let mut quoted = false;
     for c in message.chars() {
@@ -87,6 +88,19 @@ fn redact_literals(message: &str) -> String {
     out
 }
 
+/// `unknown variant `…`` quotes the caller's value with backticks; the value goes, the
+/// list of expected variants stays.
+fn redact_unknown_variant(message: &str) -> String {
+    const MARK: &str = "unknown variant `";
+    let Some(start) = message.find(MARK).map(|i| i + MARK.len()) else {
+        return message.to_owned();
+    };
+    match message[start..].find('`') {
+        Some(len) => format!("{}…{}", &message[..start], &message[start + len..]),
+        None => message.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +117,18 @@ mod tests {
         let err = parse_json::<Body>(br#"{"flag":"sk-canary-123"}"#).unwrap_err();
         assert!(!err.0.message.contains("canary"), "{}", err.0.message);
         assert!(err.0.message.contains("invalid type"));
+    }
+
+    #[test]
+    fn unknown_variants_are_not_echoed() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        enum Kind {
+            Admin,
+        }
+        let err = parse_json::<Kind>(br#""sk-canary-456""#).unwrap_err();
+        assert!(!err.0.message.contains("canary"), "{}", err.0.message);
+        assert!(err.0.message.contains("expected"), "{}", err.0.message);
     }
 
     #[test]

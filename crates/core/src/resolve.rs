@@ -136,10 +136,11 @@ fn model_for_provider(provider: ProviderType, org: &OrgView<'_>) -> String {
 /// offers the model, else the first enabled provider that does (contract type order), else
 /// the default provider (whose model check then fails with a clear error).
 fn provider_for_model(model: &str, org: &OrgView<'_>) -> (ProviderType, String) {
-    if let Some((prefix, rest)) = model.split_once('/') {
-        if let Ok(provider) = prefix.parse::<ProviderType>() {
-            return (provider, rest.to_owned());
-        }
+    if let Some((provider, rest)) = model
+        .split_once('/')
+        .and_then(|(prefix, rest)| Some((prefix.parse::<ProviderType>().ok()?, rest)))
+    {
+        return (provider, rest.to_owned());
     }
     let (default_provider, _) = org.default_in_force();
     let offered_by_default = org

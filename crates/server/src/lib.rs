@@ -31,8 +31,8 @@ pub use settings::Settings;
 pub use state::AppState;
 
 use routes::{
-    audit, defaults, interactions as invocations, ops, providers, secrets,
-    settings as ai_settings, users,
+    audit, defaults, interactions as invocations, ops, providers, secrets, settings as ai_settings,
+    users,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -146,9 +146,10 @@ async fn sync_after_write(State(state): State<AppState>, request: Request, next:
     );
     let response = next.run(request).await;
     if writes && response.status().is_success() {
-        if let Err(error) = state.snapshots.sync().await {
-            tracing::warn!(%error, "could not refresh snapshots after a write");
-        }
+        // A failed sync is retried by the background refresher within a second.
+        let _ = state.snapshots.sync().await.inspect_err(
+            |error| tracing::warn!(%error, "could not refresh snapshots after a write"),
+        );
     }
     response
 }

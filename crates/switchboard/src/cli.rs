@@ -97,9 +97,19 @@ pub struct SettingArgs {
     /// The platform's AWS identity that assumes customers' Bedrock roles.
     #[arg(long, env = "SWITCHBOARD_AWS_ACCESS_KEY_ID", global = true)]
     pub aws_access_key_id: Option<String>,
-    #[arg(long, env = "SWITCHBOARD_AWS_SECRET_ACCESS_KEY", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_AWS_SECRET_ACCESS_KEY",
+        global = true,
+        hide_env_values = true
+    )]
     pub aws_secret_access_key: Option<String>,
-    #[arg(long, env = "SWITCHBOARD_AWS_SESSION_TOKEN", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_AWS_SESSION_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
     pub aws_session_token: Option<String>,
 }
 

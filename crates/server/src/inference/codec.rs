@@ -74,7 +74,10 @@ pub fn encode_request(
 }
 
 /// Decodes a whole (non-streaming) answer.
-pub fn decode_response(target: &UpstreamTarget, body: &[u8]) -> Result<ChatResponse, ProtocolError> {
+pub fn decode_response(
+    target: &UpstreamTarget,
+    body: &[u8],
+) -> Result<ChatResponse, ProtocolError> {
     match Codec::of(target.protocol) {
         Codec::OpenAi => openai::decode_response(body),
         Codec::Anthropic => anthropic::decode_response(body),
@@ -92,12 +95,14 @@ pub fn classify_error(
 ) -> UpstreamError {
     match target.protocol {
         WireProtocol::BedrockConverse => {
-            let kind = headers.get("x-amzn-errortype").and_then(|v| v.to_str().ok());
+            let kind = headers
+                .get("x-amzn-errortype")
+                .and_then(|v| v.to_str().ok());
             bedrock::classify_error(status, kind, body)
         }
         WireProtocol::Gemini => gemini::classify_error(status, body),
-        WireProtocol::OpenAiChat | WireProtocol::AnthropicMessages | WireProtocol::VertexAnthropic => {
-            classify_upstream_error(status, body)
-        }
+        WireProtocol::OpenAiChat
+        | WireProtocol::AnthropicMessages
+        | WireProtocol::VertexAnthropic => classify_upstream_error(status, body),
     }
 }

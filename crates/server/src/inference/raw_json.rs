@@ -102,10 +102,8 @@ impl<'a> RawObject<'a> {
             push_member(&mut out, &mut first, key, text);
         }
         for (key, edit) in edits {
-            if let Edit::Set(text) = edit {
-                if self.get(key).is_none() {
-                    push_member(&mut out, &mut first, key, text);
-                }
+            if let (Edit::Set(text), None) = (edit, self.get(key)) {
+                push_member(&mut out, &mut first, key, text);
             }
         }
         out.push(b'}');

@@ -146,6 +146,10 @@ def chat_body(model, text, stream=False, extra=None, pad_to=0):
     body = {"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 64}
     if stream:
         body["stream"] = True
+        # Ask for usage so the direct call and the gateway (which always asks upstream) see
+        # the same event sequence; without it the gateway drops the usage event and the
+        # client waits one extra pace period for [DONE].
+        body["stream_options"] = {"include_usage": True}
     body.update(extra or {})
     raw = json.dumps(body, separators=(",", ":"))
     if pad_to and len(raw) < pad_to:
@@ -455,10 +459,21 @@ api_key_location = "env::SIM_OPENAI_KEY"
         return res
 
     def sc_throughput(self, names):
+        perf = None
+        if os.environ.get("BENCH_PERF_OUT"):
+            # Optional profile of the gateway during this scenario (perf's software clock).
+            perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "1999",
+                                     "--call-graph", "dwarf,16384", "-p", str(self.gw_pid),
+                                     "-o", os.environ["BENCH_PERF_OUT"]],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
         res = self.loadgen({"mode": "throughput", "concurrency": self.n(16, 4),
                             "duration_s": self.n(4, 0.5), "rounds": self.n(3, 1),
                             "targets": self.target_specs(names, "Hello", watch=True)},
                            "throughput")
+        if perf is not None:
+            perf.send_signal(signal.SIGINT)
+            perf.wait()
         self.results["scenarios"]["throughput"] = res
         log("throughput", json.dumps({k: {"rps": round(v["rps_median"]),
                                           "cpu_us": v["cpu_us_per_req_median"]}

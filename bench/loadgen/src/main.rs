@@ -106,7 +106,10 @@ fn parse_spec(v: &Value) -> Result<Spec> {
         targets.push(Target {
             name: t["name"].as_str().context("name")?.to_owned(),
             addr: t["addr"].as_str().context("addr")?.to_owned(),
-            path: t["path"].as_str().unwrap_or("/v1/chat/completions").to_owned(),
+            path: t["path"]
+                .as_str()
+                .unwrap_or("/v1/chat/completions")
+                .to_owned(),
             headers,
             body,
             watch,
@@ -329,7 +332,9 @@ async fn latency(spec: &Spec, streaming: bool) -> Result<Value> {
         }
         out.insert(t.name.clone(), o);
     }
-    Ok(json!({ "mode": spec.mode, "rounds": spec.rounds, "per_round": spec.per_round, "targets": out }))
+    Ok(
+        json!({ "mode": spec.mode, "rounds": spec.rounds, "per_round": spec.per_round, "targets": out }),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -341,7 +346,9 @@ async fn many(spec: &Spec) -> Result<Value> {
         out.insert(t.name.clone(), many_one(spec, t).await?);
         tokio::time::sleep(Duration::from_millis(spec.settle_ms)).await;
     }
-    Ok(json!({ "mode": "many", "concurrency": spec.concurrency, "pace_ms": spec.pace_ms, "targets": out }))
+    Ok(
+        json!({ "mode": "many", "concurrency": spec.concurrency, "pace_ms": spec.pace_ms, "targets": out }),
+    )
 }
 
 async fn many_one(spec: &Spec, t: &Target) -> Result<Value> {
@@ -480,7 +487,10 @@ async fn throughput(spec: &Spec) -> Result<Value> {
         for r in &res[i] {
             if let Some(m) = r["cpu_us_per_req"].as_object() {
                 for (k, v) in m {
-                    per_watch.entry(k.clone()).or_default().push(v.as_f64().unwrap_or(0.0));
+                    per_watch
+                        .entry(k.clone())
+                        .or_default()
+                        .push(v.as_f64().unwrap_or(0.0));
                 }
             }
         }
@@ -494,7 +504,9 @@ async fn throughput(spec: &Spec) -> Result<Value> {
             }),
         );
     }
-    Ok(json!({ "mode": "throughput", "concurrency": spec.concurrency, "duration_s": spec.duration_s, "targets": out }))
+    Ok(
+        json!({ "mode": "throughput", "concurrency": spec.concurrency, "duration_s": spec.duration_s, "targets": out }),
+    )
 }
 
 fn median(v: &[f64]) -> f64 {

@@ -201,4 +201,20 @@ mod tests {
         d.push(&EMPTY[..14], &mut Vec::new()).unwrap();
         assert_eq!(d.finish(), Err(EventStreamError::Truncated));
     }
+
+    #[test]
+    fn an_oversized_frame_is_refused_from_its_prelude_without_buffering() {
+        let total = (MAX_FRAME_BYTES as u32 + 1).to_be_bytes();
+        let mut prelude = [0u8; 12];
+        prelude[..4].copy_from_slice(&total);
+        let crc = crc32fast::hash(&prelude[..8]).to_be_bytes();
+        prelude[8..].copy_from_slice(&crc);
+        let mut d = EventStreamDecoder::new();
+        let err = d.push(&prelude, &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, EventStreamError::Length(_)));
+        assert!(
+            d.push(&EMPTY, &mut Vec::new()).is_err(),
+            "a failed decoder stays failed"
+        );
+    }
 }

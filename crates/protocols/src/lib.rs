@@ -22,6 +22,15 @@
 //!   `StreamDecoder::push(&SseEvent, &mut Vec<StreamEvent>)`,
 //!   `StreamEncoder::{encode(&StreamEvent, &mut BytesMut), finish, finish_with_error}`,
 //!   and `error_body(…)` / `error_response(ErrorKind, message) -> (status, body)`.
+//! - [`bedrock`]: Bedrock Converse/ConverseStream (`encode_request(&ChatRequest, model_id,
+//!   &EncodeOptions)`, `decode_response(&[u8], model)`, `StreamDecoder::push(&[u8] raw body
+//!   bytes, &mut Vec<StreamEvent>)` + `finish`, `classify_error(status, x-amzn-ErrorType,
+//!   body)`), and the InvokeModel Anthropic body helpers.
+//! - [`gemini`]: Gemini generateContent/streamGenerateContent (`encode_request`,
+//!   `decode_response`, `StreamDecoder::push(&SseEvent, …)` + `finish`, `classify_error`).
+//! - [`eventstream`]: [`eventstream::EventStreamDecoder`], incremental, bounded, CRC-checked
+//!   AWS event-stream framing on `aws-smithy-eventstream`.
+//! - `anthropic::vertex_body`: an Anthropic body for Vertex rawPredict.
 //! - [`tap`]: [`StreamTap`], which watches a same-protocol pass-through stream for usage,
 //!   stop reason and a proper terminator without re-serializing it.
 //! - [`error`]: [`ProtocolError`] (caller-safe messages), [`ErrorKind`] and

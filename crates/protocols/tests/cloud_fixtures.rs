@@ -271,16 +271,26 @@ fn every_live_converse_stream_reassembles_whole_and_byte_by_byte() {
     }
 }
 
+/// Every boundary: the frames must be exactly those of the whole body (the events are a
+/// function of the frames alone); every 31st boundary: the whole decode is re-checked too.
 #[test]
 fn every_live_converse_stream_survives_a_split_at_every_boundary() {
     let expected = expected();
     for (name, bytes) in listing("bedrock/converse-stream") {
         let want = &expected[name.as_str()];
-        let whole = bedrock_events(&[&bytes]);
+        let mut whole = Vec::new();
+        EventStreamDecoder::new().push(&bytes, &mut whole).unwrap();
         for cut in 1..bytes.len() {
-            let events = bedrock_events(&[&bytes[..cut], &bytes[cut..]]);
-            assert_eq!(events.len(), whole.len(), "{name} cut at {cut}");
-            check_bedrock(&name, &summarize(&events), want);
+            let mut d = EventStreamDecoder::new();
+            let mut frames = Vec::new();
+            d.push(&bytes[..cut], &mut frames).unwrap();
+            d.push(&bytes[cut..], &mut frames).unwrap();
+            d.finish().unwrap();
+            assert!(frames == whole, "{name} cut at {cut}");
+            if cut % 31 == 0 {
+                let events = bedrock_events(&[&bytes[..cut], &bytes[cut..]]);
+                check_bedrock(&name, &summarize(&events), want);
+            }
         }
     }
 }
@@ -404,6 +414,20 @@ fn check_gemini(name: &str, s: &Summary, want: &Value) {
     assert!(s.done && s.errors == 0, "{name}");
 }
 
+fn sse_data(chunks: &[&[u8]]) -> Vec<String> {
+    let mut parser = SseParser::new();
+    let mut out = Vec::new();
+    for chunk in chunks {
+        parser.push(chunk);
+        while let Some(event) = parser.next_event().expect("valid SSE") {
+            out.push(event.data.to_owned());
+        }
+    }
+    out
+}
+
+/// Every boundary (also inside a multi-byte character): the SSE events must be exactly
+/// those of the whole body; every 31st boundary: the whole decode is re-checked too.
 #[test]
 fn every_gemini_stream_reassembles_at_every_split() {
     let expected = expected();
@@ -416,12 +440,17 @@ fn every_gemini_stream_reassembles_at_every_split() {
         );
         let want = &expected[name.as_str()];
         check_gemini(name, &summarize(&gemini_events(&[bytes])), want);
+        let whole = sse_data(&[bytes]);
         for cut in 1..bytes.len() {
-            if !bytes.is_char_boundary_at(cut) {
-                continue;
+            assert_eq!(
+                sse_data(&[&bytes[..cut], &bytes[cut..]]),
+                whole,
+                "{name} cut at {cut}"
+            );
+            if cut % 31 == 0 {
+                let s = summarize(&gemini_events(&[&bytes[..cut], &bytes[cut..]]));
+                check_gemini(name, &s, want);
             }
-            let s = summarize(&gemini_events(&[&bytes[..cut], &bytes[cut..]]));
-            check_gemini(name, &s, want);
         }
     }
 }
@@ -477,14 +506,88 @@ fn gemini_thought_signatures_and_thought_tokens_are_kept() {
     assert_eq!(part["functionCall"]["name"], "get_country");
 }
 
-/// Splits only between UTF-8 characters; the SSE parser's handling of split characters is
-/// covered by the OpenAI fixtures, and `°` is in one of these bodies.
-trait CharBoundary {
-    fn is_char_boundary_at(&self, at: usize) -> bool;
+// ---------------------------------------------------------------------------------------
+// Translation: recorded Bedrock and Gemini streams relayed to OpenAI and Anthropic callers
+// ---------------------------------------------------------------------------------------
+
+/// Encodes `events` as an OpenAI and as an Anthropic stream (as the relay does, `finish` at
+/// upstream EOF), decodes both back and returns their summaries.
+fn relayed(events: &[StreamEvent]) -> [Summary; 2] {
+    use bytes::BytesMut;
+    use switchboard_protocols::{anthropic, openai};
+    let mut oa = openai::StreamEncoder::new("chatcmpl-1", "alias", true);
+    let mut an = anthropic::StreamEncoder::new("msg_1", "alias");
+    let (mut oa_out, mut an_out) = (BytesMut::new(), BytesMut::new());
+    for e in events {
+        oa.encode(e, &mut oa_out);
+        an.encode(e, &mut an_out);
+    }
+    oa.finish(&mut oa_out);
+    an.finish(&mut an_out);
+    let mut back = [Vec::new(), Vec::new()];
+    let mut oa_dec = openai::StreamDecoder::new();
+    let mut an_dec = anthropic::StreamDecoder::new();
+    for (i, bytes) in [&oa_out, &an_out].into_iter().enumerate() {
+        let mut parser = SseParser::new();
+        parser.push(bytes);
+        while let Some(event) = parser.next_event().unwrap() {
+            match i {
+                0 => oa_dec.push(&event, &mut back[0]).unwrap(),
+                _ => an_dec.push(&event, &mut back[1]).unwrap(),
+            }
+        }
+    }
+    [summarize(&back[0]), summarize(&back[1])]
 }
 
-impl CharBoundary for Vec<u8> {
-    fn is_char_boundary_at(&self, at: usize) -> bool {
-        self.get(at).is_none_or(|b| (*b as i8) >= -0x40)
+fn same_answer(name: &str, via: &str, a: &Summary, b: &Summary) {
+    assert_eq!(a.text, b.text, "{name} via {via}: text");
+    assert_eq!(a.tools, b.tools, "{name} via {via}: tools");
+    assert_eq!(a.usage, b.usage, "{name} via {via}: usage");
+    assert!(b.done && b.errors == 0, "{name} via {via}: clean end");
+}
+
+#[test]
+fn recorded_cloud_streams_translate_to_openai_and_anthropic_callers() {
+    let mut streams: Vec<(String, Vec<StreamEvent>)> = Vec::new();
+    for (name, bytes) in listing("bedrock/converse-stream") {
+        streams.push((name, bedrock_events(&[&bytes])));
     }
+    for (name, bytes) in listing("google/stream") {
+        streams.push((name, gemini_events(&[&bytes])));
+    }
+    for (name, events) in streams {
+        let original = summarize(&events);
+        let [openai, anthropic] = relayed(&events);
+        same_answer(&name, "openai", &original, &openai);
+        same_answer(&name, "anthropic", &original, &anthropic);
+        assert_eq!(
+            openai.stop,
+            original.stop.clone().map(|s| match s {
+                StopReason::StopSequence => StopReason::EndTurn,
+                other => other,
+            }),
+            "{name}: finish reason"
+        );
+        assert_eq!(anthropic.stop, original.stop, "{name}: stop reason");
+    }
+}
+
+#[test]
+fn a_bedrock_exception_frame_reaches_callers_as_their_mid_stream_error() {
+    let (_, text) = listing("bedrock")
+        .into_iter()
+        .find(|(n, _)| n.ends_with("pr19124.eventstream.base64.txt"))
+        .unwrap();
+    let events = bedrock_events(&[&b64(String::from_utf8(text).unwrap().trim())]);
+    let [openai, anthropic] = relayed(&events);
+    assert_eq!(openai.text, "before error");
+    assert!(
+        openai.errors == 1 && !openai.done,
+        "OpenAI caller sees an error, not [DONE]"
+    );
+    assert!(
+        anthropic.errors == 1 && !anthropic.done,
+        "Anthropic caller sees event: error"
+    );
 }

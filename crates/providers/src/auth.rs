@@ -26,6 +26,9 @@ use crate::target::UpstreamTarget;
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// Above this many entries, expired ones are dropped when a new one is added.
 const PRUNE_ABOVE: usize = 1024;
+/// After a failed exchange, callers within this window get the same failure instead of
+/// each retrying it in turn (a hanging STS would otherwise cost every waiter a timeout).
+const FAILURE_HOLD: Duration = Duration::from_secs(5);
 
 /// What must be done to each request besides sending the target's static headers.
 #[derive(Clone, Debug, Default)]
@@ -69,6 +72,9 @@ pub enum AuthError {
     GoogleToken(#[from] google::TokenError),
     #[error(transparent)]
     Signing(#[from] aws::SigningError),
+    /// The failure of an exchange another request just attempted, shared.
+    #[error(transparent)]
+    Recent(Arc<AuthError>),
 }
 
 impl AuthError {
@@ -76,6 +82,7 @@ impl AuthError {
     /// the configuration's.
     pub fn is_transient(&self) -> bool {
         match self {
+            Self::Recent(inner) => inner.is_transient(),
             Self::Sts(aws::StsError::Egress(_))
             | Self::GoogleToken(google::TokenError::Egress(_)) => true,
             Self::Sts(aws::StsError::Refused { status, .. })
@@ -106,6 +113,8 @@ impl Cached {
 struct Entry {
     value: Option<Cached>,
     obtained_at: SystemTime,
+    /// The last failed exchange, held for [`FAILURE_HOLD`].
+    failure: Option<(SystemTime, Arc<AuthError>)>,
 }
 
 impl Entry {
@@ -178,28 +187,44 @@ impl CredentialCache {
                 Arc::new(tokio::sync::Mutex::new(Entry {
                     value: None,
                     obtained_at: SystemTime::UNIX_EPOCH,
+                    failure: None,
                 }))
             })
             .clone()
     }
 
     /// The cached credential for `key`, or the result of `fetch`, run by one caller at a
-    /// time per key; the others wait and reuse what it obtained.
-    async fn get_or_fetch<F, Fut, E>(&self, key: [u8; 32], fetch: F) -> Result<Cached, E>
+    /// time per key; the others wait and reuse what it obtained (or, for
+    /// [`FAILURE_HOLD`], how it failed).
+    async fn get_or_fetch<F, Fut>(&self, key: [u8; 32], fetch: F) -> Result<Cached, AuthError>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<Cached, E>>,
+        Fut: std::future::Future<Output = Result<Cached, AuthError>>,
     {
         let slot = self.slot(key);
         let mut entry = slot.lock().await;
-        if let Some(value) = entry.fresh(SystemTime::now(), self.margin) {
+        let now = SystemTime::now();
+        if let Some(value) = entry.fresh(now, self.margin) {
             return Ok(value.clone());
         }
-        let obtained_at = SystemTime::now();
-        let value = fetch().await?;
-        entry.value = Some(value.clone());
-        entry.obtained_at = obtained_at;
-        Ok(value)
+        if let Some((at, error)) = &entry.failure
+            && now.duration_since(*at).unwrap_or_default() < FAILURE_HOLD
+        {
+            return Err(AuthError::Recent(error.clone()));
+        }
+        match fetch().await {
+            Ok(value) => {
+                entry.value = Some(value.clone());
+                entry.obtained_at = now;
+                entry.failure = None;
+                Ok(value)
+            }
+            Err(error) => {
+                let error = Arc::new(error);
+                entry.failure = Some((SystemTime::now(), error.clone()));
+                Err(AuthError::Recent(error))
+            }
+        }
     }
 
     /// SigV4 keys for `source`: static keys as they are, assumed-role keys from the cache
@@ -224,7 +249,7 @@ impl CredentialCache {
         ]);
         let cached = self
             .get_or_fetch(key, || async {
-                Ok::<_, AuthError>(Cached::Aws(aws::assume_role(egress, role).await?))
+                Ok(Cached::Aws(aws::assume_role(egress, role).await?))
             })
             .await?;
         match cached {
@@ -247,7 +272,7 @@ impl CredentialCache {
         ]);
         let cached = self
             .get_or_fetch(key, || async {
-                Ok::<_, AuthError>(Cached::Google(google::fetch_token(egress, account).await?))
+                Ok(Cached::Google(google::fetch_token(egress, account).await?))
             })
             .await?;
         match cached {

@@ -71,6 +71,20 @@ pub(crate) fn bedrock(
     })
 }
 
+/// The InvokeModel URL (`…/invoke`, or `…/invoke-with-response-stream`) for a Bedrock
+/// target, for requests Converse cannot express (Anthropic body via
+/// `switchboard_protocols::bedrock::invoke_body`; answers decoded with the Anthropic codecs
+/// and `bedrock::InvokeStreamDecoder`). `None` for other targets.
+pub fn bedrock_invoke_url(target: &UpstreamTarget, stream: bool) -> Option<String> {
+    let base = target.url.strip_suffix("/converse")?;
+    let operation = if stream {
+        "invoke-with-response-stream"
+    } else {
+        "invoke"
+    };
+    (target.protocol == WireProtocol::BedrockConverse).then(|| format!("{base}/{operation}"))
+}
+
 /// The Bedrock model id for a catalog model name in `region`: Claude names become the
 /// region's cross-region inference profile (`us.`/`eu.`/`apac.` + `anthropic.<name>-v1:0`),
 /// which newer Claude models require. Ids that already look like Bedrock ids (a provider

@@ -85,7 +85,7 @@ struct Claims<'a> {
     exp: u64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct TokenAnswer {
     access_token: Option<String>,
     expires_in: Option<u64>,
@@ -133,7 +133,11 @@ pub async fn fetch_token(
     let response = egress.send(request).await?;
     let status = response.status().as_u16();
     let bytes = read_limited(response).await;
-    let answer: TokenAnswer = serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
+    let answer: TokenAnswer = match serde_json::from_slice(&bytes) {
+        Ok(answer) => answer,
+        Err(_) if status != 200 => TokenAnswer::default(),
+        Err(_) => return Err(TokenError::Malformed),
+    };
     match (status, answer.access_token) {
         (200, Some(token)) if !token.is_empty() => Ok(AccessToken {
             token: SecretValue::new(token),

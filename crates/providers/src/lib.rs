@@ -53,7 +53,7 @@ pub use auth::{
     AuthError, AwsCredentialSource, CredentialCache, SigV4Auth, UpstreamAuth, authorize,
 };
 pub use aws::AwsKeys;
-pub use cloud::{bedrock_model_id, inference_geography, vertex_base};
+pub use cloud::{bedrock_invoke_url, bedrock_model_id, inference_geography, vertex_base};
 pub use egress::{EgressClient, EgressFailure, Timeouts};
 pub use google::ServiceAccount;
 pub use target::{

@@ -28,6 +28,20 @@ pub enum WireProtocol {
     VertexAnthropic,
 }
 
+impl WireProtocol {
+    /// Whether streamed answers are AWS event-stream frames (decode raw body bytes with
+    /// `bedrock::StreamDecoder`) rather than SSE.
+    pub fn streams_event_stream(self) -> bool {
+        self == Self::BedrockConverse
+    }
+
+    /// Whether answers (whole and streamed) are Anthropic Messages: Anthropic callers can be
+    /// passed through (for Vertex after `anthropic::vertex_body`).
+    pub fn answers_anthropic(self) -> bool {
+        matches!(self, Self::AnthropicMessages | Self::VertexAnthropic)
+    }
+}
+
 /// The Anthropic API version sent when the caller did not choose one.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// The dated Azure OpenAI API version used when a config names none.
@@ -520,5 +534,37 @@ mod tests {
         )
         .unwrap();
         assert_eq!(header(&t, "x-api-key"), Some("sk-ant-platform"));
+    }
+
+    #[test]
+    fn cloud_targets_need_their_secrets_and_the_platform_base_credentials() {
+        let role = json!({"roleArn":"arn:aws:iam::123456789012:role/r","region":"eu-central-1"});
+        assert_eq!(
+            target(ProviderType::Bedrock, role, "claude-sonnet-4-20250514").unwrap_err(),
+            TargetError::Config("SWITCHBOARD_AWS_ACCESS_KEY_ID")
+        );
+        let keys = json!({"accessKeyIdSecretName":"k","secretAccessKeySecretName":"nope","region":"eu-central-1"});
+        assert_eq!(
+            target(ProviderType::Bedrock, keys, "claude-sonnet-4-20250514").unwrap_err(),
+            TargetError::MissingSecret("nope".into())
+        );
+        let keys = json!({"accessKeyIdSecretName":"k","secretAccessKeySecretName":"t","region":"eu-central-1"});
+        let t = target(ProviderType::Bedrock, keys, "claude-sonnet-4-20250514").unwrap();
+        assert_eq!(
+            t.stream_url,
+            "https://bedrock-runtime.eu-central-1.amazonaws.com/model/eu.anthropic.claude-sonnet-4-20250514-v1%3A0/converse-stream"
+        );
+        assert!(t.protocol.streams_event_stream() && t.guardrail.is_none());
+        assert!(
+            matches!(t.auth, UpstreamAuth::SigV4(ref s) if s.service == "bedrock" && s.region == "eu-central-1")
+        );
+        let sa = json!({"clientEmailSecretName":"k","privateKeySecretName":"t","project":"p-123456","location":"global","models":[{"name":"gemini-2.5-pro"}]});
+        let t = target(ProviderType::VertexGemini, sa, "gemini-2.5-pro").unwrap();
+        assert_eq!(
+            t.url,
+            "https://aiplatform.googleapis.com/v1/projects/p-123456/locations/global/publishers/google/models/gemini-2.5-pro:generateContent"
+        );
+        assert!(matches!(t.auth, UpstreamAuth::GoogleServiceAccount(_)));
+        assert!(t.headers.is_empty());
     }
 }

@@ -433,6 +433,18 @@ async fn bedrock_assume_role_is_single_flight_cached_and_signed_with_the_session
         .unwrap_err();
     assert!(err.to_string().contains("AccessDenied"), "{err}");
     assert!(!err.is_transient());
+    // A failure is shared for a few seconds rather than retried by every waiting request.
+    let before = sts_calls(&sim);
+    let again = send(
+        &denied,
+        &egress,
+        &cache,
+        encode(&denied, &user("x"), false),
+        false,
+    )
+    .await;
+    assert!(again.unwrap_err().to_string().contains("AccessDenied"));
+    assert_eq!(sts_calls(&sim), before);
 }
 
 #[tokio::test]
@@ -780,5 +792,83 @@ async fn simulated_bedrock_is_faithful_frames_padding_and_validation() {
         );
         let text = response.text().await.unwrap();
         assert!(text.contains(message), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn bedrock_invoke_model_with_an_anthropic_body_whole_and_streamed() {
+    let sim = sim(SimConfig::default()).await;
+    let (egress, cache) = (egress(), CredentialCache::new());
+    let t = target(
+        &sim,
+        ProviderType::Bedrock,
+        bedrock_keys_config(),
+        "claude-sonnet-4-20250514",
+    );
+    let body = |text: &str, stream: bool| {
+        let mut req = user(text);
+        req.stream = stream;
+        let anthropic_body = anthropic::encode_request(&req, &t.upstream_model, 1024).unwrap();
+        bedrock::invoke_body(&anthropic_body, &[]).unwrap()
+    };
+    let post = |url: String, body: Vec<u8>| {
+        let (t, egress, cache) = (&t, &egress, &cache);
+        async move {
+            let mut headers = t.headers.clone();
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            authorize(t, egress, cache, &Method::POST, &url, &mut headers, &body)
+                .await
+                .unwrap();
+            egress
+                .send(
+                    egress
+                        .request(Method::POST, &url)
+                        .unwrap()
+                        .headers(headers)
+                        .body(body),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let url = switchboard_providers::bedrock_invoke_url(&t, false).unwrap();
+    assert!(url.ends_with("-v1%3A0/invoke"));
+    let response = post(url, body("hello", false)).await;
+    assert_eq!(response.status(), 200);
+    let answer = anthropic::decode_response(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(answer.content, vec![Part::Text("Echo: hello".into())]);
+
+    let url = switchboard_providers::bedrock_invoke_url(&t, true).unwrap();
+    for (text, errors) in [("a b c", false), ("a b c d [[sim:error_event]]", true)] {
+        let mut response = post(url.clone(), body(text, true)).await;
+        assert_eq!(response.status(), 200);
+        let mut decoder = bedrock::InvokeStreamDecoder::new();
+        let mut events = Vec::new();
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            decoder.push(&chunk, &mut events).unwrap();
+        }
+        decoder.finish().unwrap();
+        let last = events.last().unwrap();
+        if errors {
+            assert!(
+                matches!(
+                    last,
+                    StreamEvent::Error {
+                        kind: ErrorKind::BadGateway,
+                        ..
+                    }
+                ),
+                "{events:?}"
+            );
+        } else {
+            assert_eq!(last, &StreamEvent::Done);
+            assert_eq!(
+                accumulate(&events).content,
+                vec![Part::Text("Echo: a b c".into())]
+            );
+        }
     }
 }

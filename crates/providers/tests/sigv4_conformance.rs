@@ -388,3 +388,38 @@ fn bedrock_model_ids_are_double_encoded_for_signing() {
         "/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature="
     ));
 }
+
+#[test]
+fn openai_python_redaction_case_signed_headers_never_print() {
+    let cases = fixture("bedrock_auth-v1-cases.json");
+    let case = cases["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "redaction")
+        .unwrap();
+    let token = case["given"]["headers"]["x-amz-security-token"]
+        .as_str()
+        .unwrap();
+    let mut keys = AwsKeys::new(AKID, SecretValue::new(SECRET.into()));
+    keys.session_token = Some(SecretValue::new(token.into()));
+    let mut headers = HeaderMap::new();
+    headers.insert("x-request-id", HeaderValue::from_static("req_fixture"));
+    let url = "https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse";
+    let signature = sign_request(
+        &keys,
+        "us-east-1",
+        "bedrock",
+        SystemTime::now(),
+        "POST",
+        url,
+        &mut headers,
+        b"{}",
+    )
+    .unwrap();
+    let printed = format!("{headers:?}");
+    assert!(printed.contains("req_fixture"), "{printed}");
+    for forbidden in [token, signature.as_str(), SECRET] {
+        assert!(!printed.contains(forbidden), "{printed}");
+    }
+}

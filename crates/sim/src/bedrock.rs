@@ -26,7 +26,7 @@ use crate::{Sim, aws_sig, ids, openai, reply};
 const PAD: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 /// A Bedrock error: status, exception name (for `x-amzn-ErrorType`) and message.
-struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     name: &'static str,
     message: String,
@@ -41,11 +41,11 @@ impl ApiError {
         }
     }
 
-    fn validation(message: impl Into<String>) -> Self {
+    pub(crate) fn validation(message: impl Into<String>) -> Self {
         Self::new(400, "ValidationException", message)
     }
 
-    fn into_response(self) -> Response {
+    pub(crate) fn into_response(self) -> Response {
         let error_type = format!(
             "{}:http://internal.amazon.com/coral/com.amazon.bedrock/",
             self.name
@@ -59,7 +59,7 @@ impl ApiError {
 }
 
 /// The exception Bedrock answers for each simulated status.
-fn fault(status: u16) -> ApiError {
+pub(crate) fn fault(status: u16) -> ApiError {
     match status {
         429 => ApiError::new(429, "ThrottlingException", "Rate exceeded"),
         503 => ApiError::new(
@@ -120,6 +120,22 @@ pub(crate) async fn converse_stream(
     serve(&sim, &model, true, (&method, &uri, &headers), &body).await
 }
 
+/// Verifies the SigV4 signature of a Bedrock Runtime request, answering AWS's refusal.
+pub(crate) fn check_signature(
+    sim: &Sim,
+    request: (&Method, &Uri, &HeaderMap),
+    body: &[u8],
+) -> Option<Response> {
+    let (method, uri, headers) = request;
+    let e = aws_sig::verify(sim, "bedrock", method.as_str(), uri, headers, body).err()?;
+    let status = if e.name == "IncompleteSignatureException" {
+        400
+    } else {
+        403
+    };
+    Some(ApiError::new(status, e.name, e.message).into_response())
+}
+
 async fn serve(
     sim: &Sim,
     model: &str,
@@ -127,14 +143,8 @@ async fn serve(
     request: (&Method, &Uri, &HeaderMap),
     body: &[u8],
 ) -> Response {
-    let (method, uri, headers) = request;
-    if let Err(e) = aws_sig::verify(sim, "bedrock", method.as_str(), uri, headers, body) {
-        let status = if e.name == "IncompleteSignatureException" {
-            400
-        } else {
-            403
-        };
-        return ApiError::new(status, e.name, e.message).into_response();
+    if let Some(denied) = check_signature(sim, request, body) {
+        return denied;
     }
     if openai::unknown_model(model) {
         return ApiError::validation("The provided model identifier is invalid.").into_response();
@@ -320,12 +330,12 @@ fn padding() -> String {
     PAD[..len].to_owned()
 }
 
-fn string_header(name: &'static str, value: &str) -> Header {
+pub(crate) fn string_header(name: &'static str, value: &str) -> Header {
     Header::new(name, HeaderValue::String(value.to_owned().into()))
 }
 
 /// One frame, headers in the recorded order.
-fn encode(headers: Vec<Header>, payload: &Value) -> Bytes {
+pub(crate) fn encode(headers: Vec<Header>, payload: &Value) -> Bytes {
     let mut message = Message::new(serde_json::to_vec(payload).unwrap_or_default());
     for h in headers {
         message = message.add_header(h);
@@ -347,7 +357,7 @@ fn event(kind: Kind, event_type: &str, mut payload: Value) -> Frame {
 }
 
 /// An exception frame, as Bedrock sends for in-stream failures.
-fn exception(name: &str, message: &str) -> Bytes {
+pub(crate) fn exception(name: &str, message: &str) -> Bytes {
     let headers = vec![
         string_header(":exception-type", name),
         string_header(":content-type", "application/json"),

@@ -13,7 +13,7 @@
 //! | Anthropic | `POST /v1/messages` (also `?beta=true`) | `x-api-key` or Bearer (`anthropic_key`), `anthropic-version` required |
 //! | Azure OpenAI | `POST /openai/deployments/{d}/chat/completions?api-version=…`, `POST /openai/v1/chat/completions`, `GET /openai/v1/models` | `api-key` or Bearer (`azure_key`) |
 //! | Azure Anthropic | `POST /anthropic/v1/messages` | `x-api-key`, `api-key` or Bearer (`azure_key`) |
-//! | Bedrock | `POST /model/{id}/converse`, `POST /model/{id}/converse-stream` (AWS event stream) | SigV4, service `bedrock` (`aws_access_key_id`/`aws_secret_access_key`, or keys from the simulated STS) |
+//! | Bedrock | `POST /model/{id}/converse`, `POST /model/{id}/converse-stream` (AWS event stream), `POST /model/{id}/invoke`, `POST /model/{id}/invoke-with-response-stream` (Anthropic body, `chunk{bytes}` frames) | SigV4, service `bedrock` (`aws_access_key_id`/`aws_secret_access_key`, or keys from the simulated STS) |
 //! | STS | `POST /` `Action=AssumeRole` (XML answer) | SigV4, service `sts`; `sts_external_id` |
 //! | Google OAuth | `POST /token` (JWT-bearer grant) | RS256 assertion verified with `google_service_account_public_key_pem`, audience = this URL |
 //! | Vertex Gemini | `POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent`, `:streamGenerateContent?alt=sse`; Express Mode `POST /v1/publishers/google/models/{m}:…` | Bearer from `/token`; Express: `x-goog-api-key` (`google_api_key`) |
@@ -67,6 +67,7 @@ mod auth;
 mod aws_sig;
 mod azure;
 mod bedrock;
+mod bedrock_invoke;
 mod cloud;
 mod faults;
 mod google_token;
@@ -226,6 +227,11 @@ pub fn router(config: SimConfig) -> (Router, SimHandle) {
         .route(
             "/model/{model}/converse-stream",
             post(bedrock::converse_stream),
+        )
+        .route("/model/{model}/invoke", post(bedrock_invoke::invoke))
+        .route(
+            "/model/{model}/invoke-with-response-stream",
+            post(bedrock_invoke::invoke_stream),
         )
         .route("/", post(sts::handle))
         .route("/token", post(google_token::token))

@@ -281,6 +281,7 @@ on_both_backends!(
     invocation_ledger_detects_tampering,
     content_keys_survive_key_rotation,
     managed_usage_counts_metered_records,
+    purge_runs_on_one_replica_at_a_time,
 );
 
 fn admin(new: &NewOrganization) -> Actor {
@@ -317,7 +318,7 @@ async fn migrations_are_idempotent(h: Harness) {
 
     let dir = scratch_dir();
     let url = fresh_url(h.backend, &dir).await.unwrap();
-    assert_eq!(switchboard_store::migrate(&url).await.unwrap(), 2);
+    assert_eq!(switchboard_store::migrate(&url).await.unwrap(), 3);
     assert_eq!(switchboard_store::migrate(&url).await.unwrap(), 0);
     drop_database(h.backend, &url).await;
     let _ = std::fs::remove_dir_all(dir);
@@ -2226,4 +2227,33 @@ async fn managed_usage_counts_metered_records(h: Harness) {
         (usage[0].org_id, usage[0].invocations, usage[0].tokens),
         (a.org.id, 2, 36)
     );
+}
+
+async fn purge_runs_on_one_replica_at_a_time(h: Harness) {
+    let a = h.org("a").await;
+    h.store
+        .insert_invocations(vec![invocation(&a, "old", days_ago(40))])
+        .await
+        .unwrap();
+    let policy = PurgePolicy {
+        now: Timestamp::now(),
+        max_retention_days: 30,
+        batch: 10,
+    };
+    if let Raw::Pg(pool) = &h.raw {
+        // Another replica's purge holds the lock: this one skips the round, touching nothing.
+        let mut other = pool.begin().await.unwrap();
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(0x7362_2d70_7572_6765_i64)
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        let skipped = h.store.purge_interactions(policy).await.unwrap();
+        assert!(skipped.locked_elsewhere);
+        assert_eq!(skipped.keys_deleted, 0);
+        other.commit().await.unwrap();
+    }
+    let report = h.store.purge_interactions(policy).await.unwrap();
+    assert!(!report.locked_elsewhere);
+    assert_eq!((report.keys_deleted, report.contents_erased), (1, 1));
 }

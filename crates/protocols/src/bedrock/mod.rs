@@ -7,11 +7,14 @@
 //! Converse cannot express: Anthropic beta features (`anthropic_beta`, e.g. interleaved
 //! thinking, context management, 1M context), prompt-caching `cache_control` placement on
 //! arbitrary blocks, and Anthropic server tools; its responses and streams (`chunk{bytes}`
-//! frames, see [`decode_invoke_chunk`]) are Anthropic-native.
+//! frames, see [`InvokeStreamDecoder`]) are Anthropic-native.
 
+mod invoke;
 mod request;
 mod response;
 mod stream;
+
+pub use invoke::InvokeStreamDecoder;
 
 pub use request::{EncodeOptions, encode_request, is_anthropic_model};
 pub use response::{
@@ -19,7 +22,6 @@ pub use response::{
 };
 pub use stream::StreamDecoder;
 
-use base64::Engine as _;
 use serde_json::Value;
 
 use crate::error::ProtocolError;
@@ -50,16 +52,7 @@ pub fn invoke_body(anthropic_body: &[u8], betas: &[String]) -> Result<Vec<u8>, P
 /// The Anthropic event JSON inside an InvokeModelWithResponseStream `chunk` frame payload
 /// (`{"bytes":"<base64>"}`), ready for `anthropic::StreamDecoder` as an SSE `data` field.
 pub fn decode_invoke_chunk(payload: &[u8]) -> Result<String, ProtocolError> {
-    let v: Value = serde_json::from_slice(payload).map_err(|e| ProtocolError::upstream_json(&e))?;
-    let b64 = v
-        .get("bytes")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ProtocolError::MalformedUpstream("chunk without bytes".into()))?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|_| ProtocolError::MalformedUpstream("chunk bytes are not base64".into()))?;
-    String::from_utf8(bytes)
-        .map_err(|_| ProtocolError::MalformedUpstream("chunk bytes are not UTF-8".into()))
+    invoke::chunk_json(payload)
 }
 
 #[cfg(test)]

@@ -63,10 +63,10 @@ pub fn encode_request(
     }
     let extra = additional_fields(req, model_id, options);
     let thinking = extra.contains_key("thinking");
-    body.insert(
-        "inferenceConfig".into(),
-        inference_config(req, options, thinking),
-    );
+    let inference = inference_config(req, options, thinking);
+    if inference.as_object().is_some_and(|c| !c.is_empty()) {
+        body.insert("inferenceConfig".into(), inference);
+    }
     if let Some(tool_config) = tool_config(req) {
         body.insert("toolConfig".into(), tool_config);
     }

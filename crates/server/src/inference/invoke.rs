@@ -105,10 +105,11 @@ pub async fn invoke(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let chosen = query.invocation_identifier.is_some();
     let id = query
         .invocation_identifier
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let mut response = match run(&state, &id, &headers, body).await {
+    let mut response = match run(&state, &id, chosen, &headers, body).await {
         Ok(response) => response,
         Err(refusal) => port_error(refusal),
     };
@@ -120,16 +121,20 @@ pub async fn invoke(
     response
 }
 
+/// `chosen`: the caller named the id, so it must be checked (generated ids are unique).
 async fn run(
     state: &AppState,
     id: &str,
+    chosen: bool,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Refusal> {
     let caller = authenticate(state, headers).await?;
     let body = read_body(body, MANAGEMENT_BODY_LIMIT).await?;
     let request = parse_request(&body)?;
-    check_identifier(state, caller.org_id, id).await?;
+    if chosen {
+        check_identifier(state, caller.org_id, id).await?;
+    }
     let snapshot = org_snapshot(state, &caller).await?;
     let mut recording = state.interactions.begin(Invocation {
         id: id.to_owned(),

@@ -117,18 +117,22 @@ async fn write_org_batch(store: &dyn Store, records: &[InvocationRecord]) {
                 }
                 return;
             }
-            Err(StoreError::NotFound) => {
-                tracing::error!(
-                    count = records.len(),
-                    "invocation records of an unknown organization cannot be stored"
-                );
-                return;
-            }
-            Err(error) => {
+            Err(error) if is_transient(&error) => {
                 tracing::warn!(%error, count = records.len(), "cannot write invocation records yet; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
+            Err(error) => {
+                // Retrying cannot help (an unknown organization, a missing master key
+                // version): keep the queue moving and say so loudly.
+                tracing::error!(%error, count = records.len(), "invocation records cannot be stored");
+                return;
+            }
         }
     }
+}
+
+/// Failures worth waiting out: the database or the disk being unavailable for a while.
+fn is_transient(error: &StoreError) -> bool {
+    matches!(error, StoreError::Database(_) | StoreError::Io(_))
 }

@@ -364,6 +364,16 @@ async fn invocations_list_by_visibility_pages_and_stay_in_their_organization() {
                 .await
                 .expect_error(404, "not_found");
         }
+        let doc = server.get("/openapi.json", &member).await.expect(200).json;
+        for (path, method) in [
+            ("/v1/ai/invoke", "post"),
+            ("/v1/ai/invoke/{id}", "get"),
+            ("/v1/ai/invocations", "get"),
+            ("/v1/ai/invocations/{id}", "get"),
+            ("/v1/quota/ai-invocations", "get"),
+        ] {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+        }
         let quota = server
             .get("/v1/quota/ai-invocations", &member)
             .await
@@ -692,5 +702,34 @@ async fn a_full_recorder_queue_pushes_back_before_calling_upstream() {
     let abandoned = stored_record(&gateway.server, &member, &ids[1]).await;
     assert_eq!(abandoned["status"], "Failed");
     assert_eq!(abandoned["errorName"], "client_closed_request");
+    gateway.server.stop();
+}
+
+#[tokio::test]
+async fn the_hourly_token_budget_counts_real_usage() {
+    let env = limited(&[("SWITCHBOARD_MANAGED_TOKENS_PER_HOUR", "60")]);
+    let gateway = Gateway::start_with(Backend::Sqlite, Default::default(), env).await;
+    let member = gateway.org.member.clone();
+    let body = json!({ "userPrompt": "count my tokens please", "provider": "managed",
+        "model": "claude-haiku-4-5-20251001" });
+    let mut remaining = Vec::new();
+    let mut refused = None;
+    for _ in 0..30 {
+        let response = invoke(&gateway, &member, "", &body).await;
+        if response.status() == 429 {
+            refused = Some(response.json::<Value>().await.unwrap());
+            break;
+        }
+        let text = response.text().await.unwrap();
+        let done: Value = serde_json::from_str(&sse_events(&text).pop().unwrap().1).unwrap();
+        remaining.push(done["rateLimitUsage"]["remainingTokens"].as_u64().unwrap());
+    }
+    let refused = refused.expect("the token budget runs out");
+    assert_eq!(refused["error"], "RATE_LIMIT_ERROR");
+    assert!(!remaining.is_empty());
+    assert!(
+        remaining.windows(2).all(|w| w[1] < w[0]),
+        "each answer's real usage is counted: {remaining:?}"
+    );
     gateway.server.stop();
 }

@@ -13,5 +13,5 @@ mod keys;
 mod ops;
 mod providers;
 mod secrets;
-mod validation;
 mod ui;
+mod validation;

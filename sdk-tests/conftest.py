@@ -16,6 +16,11 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.environ.get("SWITCHBOARD_BIN", os.path.join(ROOT, "target", "debug", "switchboard"))
 MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+# Test-only credentials the simulator checks like the cloud services do.
+TESTDATA = os.path.join(ROOT, "crates", "providers", "tests", "testdata")
+AWS_KEY_ID = "SBTESTKEYID000000001"
+AWS_SECRET = "sb-test-secret-access-key-not-real"
+VERTEX_EXPRESS_KEY = "vertex-express-test-key"
 
 
 def free_port():
@@ -59,7 +64,10 @@ class Gateway:
 @pytest.fixture(scope="session")
 def sim():
     port = free_port()
-    process = subprocess.Popen([BINARY, "mock", "--listen", f"127.0.0.1:{port}"],
+    process = subprocess.Popen([BINARY, "mock", "--listen", f"127.0.0.1:{port}",
+                                "--aws-access-key-id", AWS_KEY_ID, "--aws-secret-access-key", AWS_SECRET,
+                                "--google-public-key-file", os.path.join(TESTDATA, "test-only-service-account.pub.pem"),
+                                "--google-api-key", VERTEX_EXPRESS_KEY],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     wait_for(base + "/_sim/requests")
@@ -83,6 +91,10 @@ def gateway(sim):
         "SWITCHBOARD_ANTHROPIC_BASE_URL": sim,
         "SWITCHBOARD_MANAGED_OPENAI_API_KEY": "sk-platform-openai",
         "SWITCHBOARD_MANAGED_ANTHROPIC_API_KEY": "sk-ant-platform",
+        "SWITCHBOARD_BEDROCK_ENDPOINT": sim,
+        "SWITCHBOARD_STS_ENDPOINT": sim,
+        "SWITCHBOARD_VERTEX_ENDPOINT": sim,
+        "SWITCHBOARD_GOOGLE_TOKEN_URL": f"{sim}/token",
         "SWITCHBOARD_LOG": "warn",
     })
     process = subprocess.Popen([BINARY, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -94,6 +106,14 @@ def gateway(sim):
     gw.member = gw.cli("user", "create", "--org", "sdk", "--email", "dev@sdk.test", "--role", "member")["token"]
     for name in ["openai-key", "anthropic-key", "azure-key", "compat-key"]:
         gw.api("POST", "/v1/organization/secrets", {"secretName": name, "secretValue": f"value-of-{name}"})
+    with open(os.path.join(TESTDATA, "test-only-service-account.key.pem")) as f:
+        private_key = f.read()
+    cloud_secrets = {
+        "aws-key-id": AWS_KEY_ID, "aws-secret": AWS_SECRET, "vertex-key": VERTEX_EXPRESS_KEY,
+        "sa-email": "sdk-test@my-project-1.iam.gserviceaccount.com", "sa-key": private_key,
+    }
+    for name, value in cloud_secrets.items():
+        gw.api("POST", "/v1/organization/secrets", {"secretName": name, "secretValue": value})
     providers = {
         "openai": {"apiKeySecretName": "openai-key"},
         "anthropic": {"apiKeySecretName": "anthropic-key"},
@@ -103,6 +123,12 @@ def gateway(sim):
                               "models": [{"name": "compat-model"}]},
         "anthropic-compatible": {"baseUrl": f"{sim}/v1", "apiKeySecretName": "compat-key",
                                  "models": [{"name": "claude-compat"}]},
+        "bedrock": {"accessKeyIdSecretName": "aws-key-id", "secretAccessKeySecretName": "aws-secret",
+                    "region": "eu-west-1"},
+        "vertex-gemini": {"apiKeySecretName": "vertex-key", "models": [{"name": "gemini-2.5-flash"}]},
+        "vertex-anthropic": {"clientEmailSecretName": "sa-email", "privateKeySecretName": "sa-key",
+                             "project": "my-project-1", "location": "europe-west1",
+                             "models": [{"name": "claude-sonnet-4-5@20250929"}]},
     }
     for provider, config in providers.items():
         gw.api("POST", "/v1/llm-providers?validate_connection=true", {"provider": provider, "config": config})

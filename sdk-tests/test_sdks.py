@@ -18,6 +18,9 @@ TARGETS = [
     ("anthropic-compatible", "claude-compat"),
     ("managed", "gpt-5"),
     ("managed", "claude-haiku-4-5-20251001"),
+    ("bedrock", "claude-sonnet-4-20250514"),
+    ("vertex-gemini", "gemini-2.5-flash"),
+    ("vertex-anthropic", "claude-sonnet-4-5@20250929"),
 ]
 
 WEATHER_OPENAI = [{"type": "function", "function": {
@@ -145,7 +148,7 @@ def test_validation_errors_in_each_sdk(gateway):
     oa = openai_client(gateway)
     an = anthropic_client(gateway)
     cases = [
-        ("bedrock", "claude-opus-4-6", openai.NotFoundError, anthropic.NotFoundError, "LLMProviderNotFoundError"),
+        ("port", "claude-opus-4-6", openai.NotFoundError, anthropic.NotFoundError, "LLMProviderNotFoundError"),
         ("azure-anthropic", "claude-opus-4-6", openai.BadRequestError, anthropic.BadRequestError,
          "LLMProviderDisabledError"),
         ("openai", "gpt-4o", openai.BadRequestError, anthropic.BadRequestError, "LLMProviderModelNotEnabledError"),

@@ -157,6 +157,12 @@ pub struct MockArgs {
     pub aws_access_key_id: Option<String>,
     #[arg(long)]
     pub aws_secret_access_key: Option<String>,
+    /// PEM file with the public key that Google token requests must be signed for.
+    #[arg(long)]
+    pub google_public_key_file: Option<std::path::PathBuf>,
+    /// The only Vertex Express Mode key accepted.
+    #[arg(long)]
+    pub google_api_key: Option<String>,
     /// Delay before each response head, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,

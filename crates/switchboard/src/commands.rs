@@ -169,9 +169,16 @@ async fn mock(args: MockArgs) -> Result<ExitCode> {
         latency: std::time::Duration::from_millis(args.latency_ms),
         chunk_delay: std::time::Duration::from_millis(args.chunk_delay_ms),
         chunks: args.chunks,
+        aws_access_key_id: args.aws_access_key_id,
+        aws_secret_access_key: args.aws_secret_access_key,
+        google_service_account_public_key_pem: args
+            .google_public_key_file
+            .map(std::fs::read_to_string)
+            .transpose()
+            .context("cannot read --google-public-key-file")?,
+        google_api_key: args.google_api_key,
         ..SimConfig::default()
     };
-    let _ = (args.aws_access_key_id, args.aws_secret_access_key);
     let sim = switchboard_sim::start(
         config,
         args.listen.parse().context("--listen must be ADDR:PORT")?,

@@ -35,6 +35,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "interactions",
         sql: include_str!("../../migrations/postgres/0003_interactions.sql"),
     },
+    Migration {
+        version: 4,
+        name: "validation",
+        sql: include_str!("../../migrations/postgres/0004_validation.sql"),
+    },
 ];
 
 /// Locks the organization's invocation ledger head for the rest of the transaction.
@@ -129,4 +134,5 @@ ops_keys!(PgStore);
 ops_dataplane!(PgStore);
 ops_sessions!(PgStore);
 ops_interactions!(PgStore);
+ops_reports!(PgStore);
 impl_store!(PgStore, "postgres");

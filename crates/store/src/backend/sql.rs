@@ -170,6 +170,18 @@ pub const LIST_USER_INVOCATIONS: &str = concat!(
      AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
      ORDER BY created_at DESC, id DESC LIMIT $4"
 );
+/// The same with optional filters: `$5` user, `$6` provider, `$7` model, `$8` status
+/// (`NULL` matches everything). Used only when a filter beyond the user is set, so the
+/// common listings keep their plain, index-friendly statements.
+pub const LIST_FILTERED_INVOCATIONS: &str = concat!(
+    "SELECT ",
+    invocation_columns!(),
+    " FROM invocations WHERE org_id = $1 \
+     AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
+     AND ($5 IS NULL OR user_id = $5) AND ($6 IS NULL OR provider = $6) \
+     AND ($7 IS NULL OR model = $7) AND ($8 IS NULL OR status = $8) \
+     ORDER BY created_at DESC, id DESC LIMIT $4"
+);
 /// The ledger in seq order, one page after seq `$2`.
 pub const INVOCATION_LEDGER_PAGE: &str = concat!(
     "SELECT ",
@@ -193,6 +205,22 @@ pub const ERASE_ORPHANED_CONTENT: &str = "UPDATE invocations SET content = NULL,
     content_period = NULL WHERE (org_id, id) IN (SELECT i.org_id, i.id FROM invocations i \
     WHERE i.content IS NOT NULL AND NOT EXISTS (SELECT 1 FROM content_keys k \
     WHERE k.org_id = i.org_id AND k.period = i.content_period) LIMIT $1)";
+
+// Connection validations, usage, people ------------------------------------------------------
+pub const UPSERT_VALIDATION: &str = "INSERT INTO provider_validations (org_id, provider_type, \
+    valid, result, validated_at) VALUES ($1, $2, $3, $4, $5) \
+    ON CONFLICT (org_id, provider_type) DO UPDATE SET valid = excluded.valid, \
+    result = excluded.result, validated_at = excluded.validated_at";
+pub const LIST_VALIDATIONS: &str = "SELECT provider_type, valid, result, validated_at \
+    FROM provider_validations WHERE org_id = $1";
+pub const DELETE_VALIDATION: &str =
+    "DELETE FROM provider_validations WHERE org_id = $1 AND provider_type = $2";
+/// The few columns the usage view folds, since `$2`, optionally only user `$3`'s.
+pub const USAGE_SOURCE: &str = "SELECT provider, model, status, input_tokens, output_tokens, \
+    total_ms FROM invocations WHERE org_id = $1 AND created_at >= $2 \
+    AND ($3 IS NULL OR user_id = $3)";
+pub const LIST_USERS: &str = "SELECT id, org_id, email, role, client_id, created_at FROM users \
+    WHERE org_id = $1 ORDER BY email";
 
 // Browser sessions ----------------------------------------------------------------------------
 pub const INSERT_SESSION: &str = "INSERT INTO sessions (id, org_id, user_id, secret_hash, \

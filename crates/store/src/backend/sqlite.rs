@@ -36,6 +36,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "interactions",
         sql: include_str!("../../migrations/sqlite/0003_interactions.sql"),
     },
+    Migration {
+        version: 4,
+        name: "validation",
+        sql: include_str!("../../migrations/sqlite/0004_validation.sql"),
+    },
 ];
 
 /// `BEGIN IMMEDIATE` already makes every purge batch the only writer.
@@ -126,4 +131,5 @@ ops_keys!(SqliteStore);
 ops_dataplane!(SqliteStore);
 ops_sessions!(SqliteStore);
 ops_interactions!(SqliteStore);
+ops_reports!(SqliteStore);
 impl_store!(SqliteStore, "sqlite");

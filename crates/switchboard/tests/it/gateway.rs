@@ -16,6 +16,20 @@ pub const MANAGED_ANTHROPIC_KEY: &str = "sk-ant-platform";
 /// The organization's OpenAI key is the canary: it must reach the upstream and nothing
 /// else.
 pub const OPENAI_KEY: &str = CANARY;
+/// Test-only AWS keys (the simulator verifies SigV4 with them).
+pub const AWS_KEY_ID: &str = "SBTESTKEYID000000001";
+pub const AWS_SECRET: &str = "sb-test-secret-access-key-not-real";
+pub const VERTEX_EXPRESS_KEY: &str = "vertex-express-test-key";
+pub const SA_EMAIL: &str = "gateway-test@my-project-1.iam.gserviceaccount.com";
+
+/// A test-only RSA key pair for the Vertex service account (never a real credential).
+fn service_account_pem(name: &str) -> String {
+    let path = format!(
+        "{}/../providers/tests/testdata/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
 
 pub struct Gateway {
     pub server: Server,
@@ -23,8 +37,9 @@ pub struct Gateway {
     pub org: TestOrg,
 }
 
-/// A provider under test: its type, the catalog model to ask for, the key the upstream must
-/// see, and the upstream path it must be called on.
+/// A provider under test: its type, the catalog model to ask for, the credential header
+/// the upstream must see (a prefix of its value), and the upstream path (a prefix: streaming
+/// paths differ for Bedrock and Vertex).
 pub struct Case {
     pub provider: &'static str,
     pub model: &'static str,
@@ -179,6 +194,19 @@ impl Gateway {
         .await;
         self.connect("openai-compatible", json!({ "baseUrl": format!("{base}/v1"), "apiKeySecretName": "compat-token", "customHeaders": { "x-team": "ml" }, "models": [{ "name": "compat-model" }] })).await;
         self.connect("anthropic-compatible", json!({ "baseUrl": format!("{base}/v1"), "authTokenSecretName": "compat-token", "models": [{ "name": "claude-compat" }] })).await;
+        self.secret("aws-key-id", AWS_KEY_ID).await;
+        self.secret("aws-secret", AWS_SECRET).await;
+        self.secret("vertex-express-key", VERTEX_EXPRESS_KEY).await;
+        self.secret("sa-email", SA_EMAIL).await;
+        self.secret(
+            "sa-key",
+            &service_account_pem("test-only-service-account.key.pem"),
+        )
+        .await;
+        self.connect("bedrock", json!({ "accessKeyIdSecretName": "aws-key-id", "secretAccessKeySecretName": "aws-secret", "region": "us-east-1" })).await;
+        self.connect("vertex-gemini", json!({ "apiKeySecretName": "vertex-express-key", "models": [{ "name": "gemini-2.5-flash" }] })).await;
+        self.connect("vertex-anthropic", json!({ "clientEmailSecretName": "sa-email", "privateKeySecretName": "sa-key",
+            "project": "my-project-1", "location": "us-east5", "models": [{ "name": "claude-sonnet-4-5@20250929" }] })).await;
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -68,8 +68,9 @@ async fn answer(response: reqwest::Response, surface: Surface, stream: bool) -> 
     }
 }
 
-/// 2 surfaces × every provider protocol (6, plus both managed families) × stream or not ×
-/// text or tools.
+/// 2 surfaces × every provider protocol (OpenAI, Azure OpenAI, OpenAI-compatible,
+/// Anthropic, Azure Anthropic, Anthropic-compatible, Bedrock Converse, Vertex Gemini, Vertex
+/// Anthropic, plus both managed families) × stream or not × text or tools.
 #[tokio::test]
 async fn cross_protocol_matrix() {
     let gateway = Gateway::start(Backend::Sqlite).await;

@@ -239,7 +239,8 @@ class Bench:
     # -- peers ---------------------------------------------------------------------------------
 
     def venv_python(self):
-        return os.path.join(ROOT, "target", "bench-peers", "venv", "bin", "python")
+        target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+        return os.path.join(target, "bench-peers", "venv", "bin", "python")
 
     def start_litellm(self):
         py = self.venv_python()
@@ -329,6 +330,18 @@ api_key_location = "env::SIM_OPENAI_KEY"
             "config": "embedded HTTP gateway from the PyPI wheel, one OpenAI model, "
                       "observability disabled (no ClickHouse/Postgres), no auth",
             "base_url": url}
+
+    def start_relay(self):
+        """A plain TCP byte relay in front of the simulator, pinned like the gateways: the
+        machine's floor for one extra loopback hop (no HTTP, no TLS, no work)."""
+        port = free_port()
+        p = self.procs.start("relay", [self.args.loadgen, "relay", f"127.0.0.1:{port}",
+                                       f"127.0.0.1:{self.sim_port}"], cpu=self.cpu_gw)
+        wait_port(port, p)
+        t = dict(self.targets["direct"])
+        t["addr"] = f"127.0.0.1:{port}"
+        t["pid"] = p.pid
+        self.targets["relay"] = t
 
     def check_peer(self, name):
         t = self.targets.get(name)
@@ -577,8 +590,9 @@ api_key_location = "env::SIM_OPENAI_KEY"
             self.start_tensorzero()
             for p in ("litellm", "tensorzero"):
                 self.check_peer(p)
+        self.start_relay()
         peers = self.peer_names()
-        everyone = ["direct", "switchboard"] + peers
+        everyone = ["direct", "relay", "switchboard"] + peers
         log("targets", everyone)
 
         if want("c1"):

@@ -77,7 +77,7 @@ def svg_chart(r, path):
              ("1 org", "orgs_1", "added_us"),
              ("1,000 orgs", "orgs_1000", "added_us"),
              ("100,000 orgs", "orgs_100000", "added_us")]
-    gateways = [("switchboard", "#2563eb"), ("tensorzero", "#16a34a"), ("litellm", "#dc2626")]
+    gateways = [("relay", "#6b7280"), ("switchboard", "#2563eb"), ("tensorzero", "#16a34a"), ("litellm", "#dc2626")]
     for label, key, metric in specs:
         if key not in s:
             continue
@@ -148,7 +148,7 @@ def render(r, out_md):
     m = summary(r)
     t = r["targets"]
     peers = [p for p in ("tensorzero", "litellm") if g(r, "peers", p, "status") == "running"]
-    names = ["switchboard"] + peers
+    names = ["relay", "switchboard"] + peers
     L = []
     L.append("# Benchmark results")
     L.append("")
@@ -193,6 +193,10 @@ def render(r, out_md):
              f"/ 2,000 streams: {m['stalls_500']} / {m['stalls_1000']} / {m['stalls_2000']} "
              f"(direct: {m['stalls_500_direct']} / {m['stalls_1000_direct']} / "
              f"{m['stalls_2000_direct']}); peak RSS with 2,000 streams {m['rss_peak_2000_mib']} MiB.")
+    L.append("")
+    L.append("`relay` is a plain TCP byte relay (`sb-loadgen relay`) pinned like the gateways: "
+             "the cost of one extra loopback hop on this machine, the floor under any "
+             "gateway's added latency.")
     L.append("")
     L.append("Added latency = the gateway's quantile minus the direct call's same quantile, "
              "measured in the same run with alternating rounds (so both see the same machine "

@@ -34,10 +34,10 @@ function freshPostgres() {
 }
 
 /**
- * Starts a server; resolves once it listens, with its URL, the first-start admin
+ * Starts a server (with `extraEnv` added to its environment); resolves once it listens, with its URL, the first-start admin
  * credentials it printed, and a `cli` function for commands against the same database.
  */
-export async function startServer(backend) {
+export async function startServer(backend, extraEnv = {}) {
   if (!existsSync(binary)) throw new Error(`no switchboard binary at ${binary}: run cargo build -p switchboard`);
   const dir = mkdtempSync(join(tmpdir(), "sbui-"));
   const databaseUrl = backend === "postgres" ? freshPostgres() : `sqlite://${dir}/switchboard.db`;
@@ -47,6 +47,7 @@ export async function startServer(backend) {
     SWITCHBOARD_MASTER_KEY: MASTER_KEY,
     SWITCHBOARD_MASTER_KEY_FILE: join(dir, "master.key"),
     SWITCHBOARD_LOG: "info",
+    ...extraEnv,
   };
   const child = spawn(binary, ["serve"], {
     env: { ...env, SWITCHBOARD_LISTEN: "127.0.0.1:0" },
@@ -84,6 +85,37 @@ export async function startServer(backend) {
       child.kill("SIGTERM");
       await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Starts the provider simulator (`switchboard mock`) on a free loopback port, accepting
+ * only `openaiKey` as an OpenAI key: a reachable upstream that refuses every other key.
+ */
+export async function startMock(openaiKey) {
+  const child = spawn(binary, ["mock", "--listen", "127.0.0.1:0", "--openai-key", openaiKey], {
+    env: { ...process.env, SWITCHBOARD_LOG: "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  const url = await new Promise((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error("the simulator did not start")), 30_000);
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+      const found = stdout.match(/provider simulator listening on (http:\/\/\S+)/);
+      if (found) {
+        clearTimeout(timer);
+        resolveUrl(found[1]);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`the simulator exited with ${code}`)));
+  });
+  return {
+    url,
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
     },
   };
 }

@@ -1,8 +1,10 @@
 // The web UI in a real browser: Debian's Chromium, headless, driven by playwright-core.
 // Per store back end: sign in with the first-start password, connect a provider through
 // its form, see a refused configuration explained, change the defaults and confirm them
-// through the JSON API, and check that a member cannot change them. Screenshots of the
-// main pages go to ui-tests/artifacts/.
+// through the JSON API, see a failed connection validation explained per model (against
+// the provider simulator, which refuses the key), validate and save with the right key,
+// find one chat call on the invocations page and in the usage chart, and check that a
+// member cannot change the defaults. Screenshots of the pages go to ui-tests/artifacts/.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -10,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { backends, startServer } from "./server.mjs";
+import { backends, startMock, startServer } from "./server.mjs";
 
 const artifacts = resolve(dirname(fileURLToPath(import.meta.url)), "..", "artifacts");
 const executablePath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
@@ -21,9 +23,14 @@ const args = [
 ];
 const MEMBER_EMAIL = "member@localhost";
 const MEMBER_PASSWORD = "member-password-1";
+/** The only OpenAI key the simulator accepts. */
+const RIGHT_KEY = "right-key";
+/** The simulator listens on loopback over plain HTTP: let the server reach it. */
+const EGRESS = { SWITCHBOARD_EGRESS_ALLOW: "127.0.0.1/32", SWITCHBOARD_EGRESS_ALLOW_HTTP: "true" };
 
 for (const backend of backends()) describe(backend, () => {
   let server;
+  let mock;
   let context;
   let profile;
   let page;
@@ -32,7 +39,8 @@ for (const backend of backends()) describe(backend, () => {
 
   before(async () => {
     mkdirSync(artifacts, { recursive: true });
-    server = await startServer(backend);
+    mock = await startMock(RIGHT_KEY);
+    server = await startServer(backend, EGRESS);
     assert.ok(server.adminPassword, "first start printed the admin UI password");
     server.cli(["user", "create", "--org", "default", "--email", MEMBER_EMAIL, "--role", "member", "--password", MEMBER_PASSWORD]);
     profile = mkdtempSync(join(tmpdir(), "sbui-chromium-"));
@@ -48,6 +56,7 @@ for (const backend of backends()) describe(backend, () => {
   after(async () => {
     await context?.close();
     await server?.stop();
+    await mock?.stop();
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
@@ -77,7 +86,7 @@ for (const backend of backends()) describe(backend, () => {
 
   test(`[${backend}] a refused configuration is explained next to the form`, async () => {
     await page.goto(`${server.url}/providers/openai-compatible`);
-    await page.locator("#f-baseUrl").fill("https://127.0.0.1/v1");
+    await page.locator("#f-baseUrl").fill("https://169.254.169.254/v1");
     await page.locator("#f-models").fill("local-model");
     await page.locator("#save-provider").click();
     const error = page.locator("#form-error");
@@ -142,6 +151,89 @@ for (const backend of backends()) describe(backend, () => {
     assert.match(await page.locator("#audit").textContent(), /defaults\.update/);
   });
 
+  test(`[${backend}] a failed validation is explained on the provider form`, async () => {
+    await page.goto(`${server.url}/providers/openai-compatible`);
+    await page.locator("#f-baseUrl").fill(`${mock.url}/v1`);
+    assert.equal(await page.locator("#f-apiKeySecretName").inputValue(), "gateway-key", "a key the simulator refuses");
+    await page.locator("#validate-provider").click();
+    const error = page.locator("#form-error");
+    await error.waitFor();
+    assert.match(await error.textContent(), /Connection test failed/);
+    for (const model of ["small-model", "large-model"]) {
+      const result = page.locator(`#validation-results li[data-model='${model}']`);
+      assert.equal(await result.getAttribute("class"), "fail");
+      assert.match(await result.textContent(), /Invalid API key/);
+    }
+    await shot("provider-validation-failed");
+    const stored = await api("/v1/llm-providers/openai-compatible");
+    assert.equal(stored.body.result.config.baseUrl, "https://llm.example.com/v1", "nothing was saved");
+
+    await page.goto(`${server.url}/settings/ai`);
+    const cell = page.locator("#providers tr[data-provider='openai-compatible'] td.validation");
+    assert.match(await cell.textContent(), /failed: 2 of 2 models/);
+    assert.match(await cell.textContent(), /Invalid API key/);
+  });
+
+  test(`[${backend}] validate and save with the right key, then one chat call shows up`, async () => {
+    await page.goto(`${server.url}/secrets`);
+    await page.getByLabel("Name", { exact: true }).fill("mock-key");
+    await page.getByLabel("Value", { exact: true }).fill(RIGHT_KEY);
+    await page.locator("#create-secret").click();
+    await page.waitForURL(/done=secret-created/);
+
+    await page.goto(`${server.url}/providers/openai-compatible`);
+    await page.locator("#f-baseUrl").fill(`${mock.url}/v1`);
+    await page.locator("#f-apiKeySecretName").selectOption("mock-key");
+    // Keyboard only: focus the button and press Enter.
+    await page.locator("#validate-provider").focus();
+    await page.keyboard.press("Enter");
+    await page.waitForURL(/done=provider-validated/);
+    assert.match(await page.locator("#last-validation").textContent(), /passed/);
+    assert.equal(await page.locator("#validation-results li.pass").count(), 2);
+    await shot("provider-validated");
+    await page.goto(`${server.url}/settings/ai`);
+    assert.match(await page.locator("#providers tr[data-provider='openai-compatible'] td.validation").textContent(), /passed/);
+    await shot("ai-tab-validated");
+
+    const response = await fetch(`${server.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${server.adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ provider: "openai-compatible", model: "large-model", messages: [{ role: "user", content: "Hello from the browser suite" }] }),
+    });
+    assert.equal(response.status, 200, await response.text());
+
+    // The recorder writes off the request path: reload until the row is there.
+    const rows = page.locator("#invocations tr[data-invocation]");
+    for (let i = 0; i < 50 && (await rows.count()) === 0; i++) {
+      await page.goto(`${server.url}/invocations`);
+      if ((await rows.count()) === 0) await page.waitForTimeout(100);
+    }
+    assert.equal(await rows.count(), 1);
+    const row = await rows.first().textContent();
+    assert.match(row, /openai-compatible/);
+    assert.match(row, /large-model/);
+    assert.match(row, /Completed/);
+    assert.match(row, new RegExp(server.adminEmail));
+    await page.locator("#filter-status").selectOption("Failed");
+    await page.locator("#apply-filters").click();
+    await page.waitForURL(/status=Failed/);
+    assert.equal(await page.locator("#no-invocations").isVisible(), true);
+    await page.goto(`${server.url}/invocations`);
+    await shot("invocations");
+    await rows.first().locator("a").click();
+    await page.waitForURL(/\/invocations\/.+/);
+    assert.match(await page.locator("#content-prompt").textContent(), /Hello from the browser suite/);
+    await shot("invocation");
+
+    await page.goto(`${server.url}/usage`);
+    const bar = page.locator("#usage-chart g.bar[data-label='openai-compatible / large-model']");
+    assert.equal(await bar.count(), 1);
+    assert.ok(Number(await bar.locator("rect.requests").getAttribute("width")) > 0);
+    const usage = page.locator("#usage tr[data-usage='openai-compatible/large-model']");
+    assert.match(await usage.textContent(), /\b1\b/);
+    await shot("usage");
+  });
+
   test(`[${backend}] a member sees the AI tab read-only and cannot change the defaults`, async () => {
     await page.locator("#logout").click();
     await page.waitForURL(/\/login$/);
@@ -160,6 +252,10 @@ for (const backend of backends()) describe(backend, () => {
     assert.equal(status, 403);
     const defaults = await api("/v1/llm-providers/defaults");
     assert.equal(defaults.body.result.model, "large-model", "unchanged");
+    // Members see only their own invocations (none), without a user filter.
+    await page.goto(`${server.url}/invocations`);
+    assert.equal(await page.locator("#no-invocations").isVisible(), true);
+    assert.equal(await page.locator("#filter-user").count(), 0);
   });
 
   test(`[${backend}] nothing was blocked by the Content-Security-Policy`, () => {

@@ -57,7 +57,18 @@ struct Spec {
 fn main() -> Result<()> {
     let path = std::env::args()
         .nth(1)
-        .context("usage: sb-loadgen SPEC.json (see bench/README.md)")?;
+        .context("usage: sb-loadgen SPEC.json | sb-loadgen relay LISTEN UPSTREAM")?;
+    if path == "relay" {
+        let mut args = std::env::args().skip(2);
+        let (listen, upstream) = (
+            args.next().context("LISTEN")?,
+            args.next().context("UPSTREAM")?,
+        );
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(relay(listen, upstream));
+    }
     let raw: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
     let spec = parse_spec(&raw)?;
     let runtime = if spec.threads <= 1 {
@@ -73,6 +84,23 @@ fn main() -> Result<()> {
     let out = runtime.block_on(run(spec))?;
     println!("{}", serde_json::to_string(&out)?);
     Ok(())
+}
+
+/// A byte relay (no HTTP parsing): the cost of one extra loopback hop on this machine, the
+/// floor under any gateway's added latency.
+async fn relay(listen: String, upstream: String) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    loop {
+        let (mut inbound, _) = listener.accept().await?;
+        inbound.set_nodelay(true)?;
+        let upstream = upstream.clone();
+        tokio::spawn(async move {
+            if let Ok(mut outbound) = TcpStream::connect(&upstream).await {
+                let _ = outbound.set_nodelay(true);
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
 }
 
 fn parse_spec(v: &Value) -> Result<Spec> {

@@ -12,13 +12,14 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::{Map, Value, json};
 use switchboard_core::config::{enabled_models, referenced_secrets};
+use switchboard_core::records::Timestamp;
 use switchboard_core::{ErrorName, OrgId, PortError, SecretValue};
 use switchboard_protocols::error::ErrorKind;
 use switchboard_protocols::ir::{ChatRequest, Message, Part, Role};
 use switchboard_providers::{
     EgressFailure, SecretSource, TargetError, UpstreamTarget, authorize, build_target,
 };
-use switchboard_store::ProviderWrite;
+use switchboard_store::{ProviderWrite, ValidationRecord};
 
 use crate::error::{ApiError, ApiResult};
 use crate::inference::codec::{classify_error, encode_request};
@@ -51,7 +52,9 @@ pub async fn test_connection(state: &AppState, org: OrgId, write: &ProviderWrite
             json!({ "isValid": result.valid, "message": result.message }),
         );
     }
-    if results.iter().all(|r| r.valid) {
+    let valid = results.iter().all(|r| r.valid);
+    record(state, org, write, valid, &tested).await;
+    if valid {
         return Ok(());
     }
     Err(ApiError(
@@ -61,6 +64,28 @@ pub async fn test_connection(state: &AppState, org: OrgId, write: &ProviderWrite
         )
         .with_detail("testedModels", Value::Object(tested)),
     ))
+}
+
+/// Keeps the outcome as the provider's last validation (shown in the UI), pass or fail:
+/// an admin fixing a refused key wants to see why the last try failed even though nothing
+/// was saved. It holds only verdicts and our own messages. Bookkeeping, not part of the
+/// save: a failure to record is logged and does not change the answer.
+async fn record(
+    state: &AppState,
+    org: OrgId,
+    write: &ProviderWrite,
+    valid: bool,
+    tested: &Map<String, Value>,
+) {
+    let record = ValidationRecord {
+        provider: write.provider,
+        valid,
+        result: json!({ "models": tested }),
+        at: Timestamp::now(),
+    };
+    if let Err(error) = state.store.record_validation(org, &record).await {
+        tracing::warn!(%error, provider = %write.provider, "could not record the validation");
+    }
 }
 
 struct Secrets(HashMap<String, SecretValue>);

@@ -90,6 +90,31 @@ pub struct InvocationRecord {
     pub content: Option<InvocationContent>,
 }
 
+/// Which invocations a listing returns; `None` fields match everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InvocationFilter {
+    /// Members are limited to their own records by the caller, through this field.
+    pub user: Option<UserId>,
+    pub provider: Option<ProviderType>,
+    pub model: Option<String>,
+    pub status: Option<InvocationStatus>,
+}
+
+impl InvocationFilter {
+    /// Only `user`'s records (or everyone's for `None`), nothing else narrowed.
+    pub fn user(user: Option<UserId>) -> Self {
+        Self {
+            user,
+            ..Self::default()
+        }
+    }
+
+    /// Whether anything beyond the user is filtered (which needs the general statement).
+    pub(crate) fn narrows_beyond_user(&self) -> bool {
+        self.provider.is_some() || self.model.is_some() || self.status.is_some()
+    }
+}
+
 /// Where a newest-first listing continues: the last record of the previous page.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvocationCursor {

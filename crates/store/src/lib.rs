@@ -20,14 +20,16 @@ use switchboard_core::{OrgId, Principal, ProviderType, Role, SecretValue, UserId
 mod audit;
 pub mod error;
 pub mod interactions;
+pub mod reports;
 mod tokens;
 pub mod vault;
 
 pub use error::StoreError;
 pub use interactions::{
-    InsertReport, InvocationContent, InvocationCursor, InvocationRecord, InvocationStatus,
-    ManagedUsage, PurgePolicy, PurgeReport,
+    InsertReport, InvocationContent, InvocationCursor, InvocationFilter, InvocationRecord,
+    InvocationStatus, ManagedUsage, PurgePolicy, PurgeReport,
 };
+pub use reports::{UsageRow, ValidationRecord};
 pub use vault::MasterKeyRing;
 
 /// The PostgreSQL `LISTEN` channel on which every committed management write announces
@@ -328,12 +330,12 @@ pub trait Store: Send + Sync + 'static {
         org: OrgId,
         id: &'a str,
     ) -> StoreFuture<'a, Option<InvocationRecord>>;
-    /// Newest first (`created_at`, then id), optionally only one user's, continuing after
-    /// `cursor`.
+    /// Newest first (`created_at`, then id), only those `filter` matches (members: their
+    /// own), continuing after `cursor`.
     fn list_invocations(
         &self,
         org: OrgId,
-        user: Option<UserId>,
+        filter: InvocationFilter,
         limit: u32,
         cursor: Option<InvocationCursor>,
     ) -> StoreFuture<'_, Vec<InvocationRecord>>;
@@ -342,6 +344,29 @@ pub trait Store: Send + Sync + 'static {
     fn managed_usage(&self, since: Timestamp) -> StoreFuture<'_, Vec<ManagedUsage>>;
     /// One bounded purge batch (see [`PurgePolicy`]); call again while `more`.
     fn purge_interactions(&self, policy: PurgePolicy) -> StoreFuture<'_, PurgeReport>;
+
+    /// Requests, tokens, errors and latency percentiles per provider and model of the
+    /// invocations created since `since` (only `user`'s when given), busiest first.
+    fn usage(
+        &self,
+        org: OrgId,
+        since: Timestamp,
+        user: Option<UserId>,
+    ) -> StoreFuture<'_, Vec<UsageRow>>;
+
+    // Connection validations and people ---------------------------------------------------
+    /// Keeps `record` as its provider's last validation, replacing the previous one. Not a
+    /// management write: no audit entry, no config version (the result describes the
+    /// upstream, not the configuration). `StoreError::NotFound` for an unknown organization.
+    fn record_validation<'a>(
+        &'a self,
+        org: OrgId,
+        record: &'a ValidationRecord,
+    ) -> StoreFuture<'a, ()>;
+    /// Every provider's last validation in the organization (deleting a provider forgets it).
+    fn list_validations(&self, org: OrgId) -> StoreFuture<'_, Vec<ValidationRecord>>;
+    /// The organization's users, by email (to name them in invocation listings).
+    fn list_users(&self, org: OrgId) -> StoreFuture<'_, Vec<User>>;
 
     // Web UI sessions -------------------------------------------------------------------
     /// Starts a browser session for a principal (after a password login).

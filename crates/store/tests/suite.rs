@@ -9,11 +9,11 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use sqlx::Row;
 use switchboard_core::records::{AiSettings, Overrides, Timestamp};
-use switchboard_core::{OrgId, Principal, ProviderType, Role, SecretValue};
+use switchboard_core::{OrgId, Principal, ProviderType, Role, SecretValue, UserId};
 use switchboard_store::{
-    Actor, AuditEvent, ConfigChanges, InvocationContent, InvocationCursor, InvocationRecord,
-    InvocationStatus, MasterKeyRing, NewOrganization, ProviderWrite, PurgePolicy, SealedSecret,
-    SecretUpdate, Store, StoreError,
+    Actor, AuditEvent, ConfigChanges, InvocationContent, InvocationCursor, InvocationFilter,
+    InvocationRecord, InvocationStatus, MasterKeyRing, NewOrganization, ProviderWrite, PurgePolicy,
+    SealedSecret, SecretUpdate, Store, StoreError, ValidationRecord,
 };
 
 const CANARY: &str = "sk-canary-4f1e9d";
@@ -282,6 +282,10 @@ on_both_backends!(
     content_keys_survive_key_rotation,
     managed_usage_counts_metered_records,
     purge_runs_on_one_replica_at_a_time,
+    invocations_filter_by_provider_model_and_status,
+    usage_sums_and_percentiles_per_model,
+    validations_replace_stay_scoped_and_go_with_the_provider,
+    users_list_per_organization,
 );
 
 fn admin(new: &NewOrganization) -> Actor {
@@ -318,7 +322,7 @@ async fn migrations_are_idempotent(h: Harness) {
 
     let dir = scratch_dir();
     let url = fresh_url(h.backend, &dir).await.unwrap();
-    assert_eq!(switchboard_store::migrate(&url).await.unwrap(), 3);
+    assert_eq!(switchboard_store::migrate(&url).await.unwrap(), 4);
     assert_eq!(switchboard_store::migrate(&url).await.unwrap(), 0);
     drop_database(h.backend, &url).await;
     let _ = std::fs::remove_dir_all(dir);
@@ -1949,7 +1953,7 @@ async fn invocations_round_trip_page_and_stay_scoped(h: Harness) {
     // Newest first, in pages, the cursor continuing exactly where the last page ended.
     let first = h
         .store
-        .list_invocations(a.org.id, None, 2, None)
+        .list_invocations(a.org.id, InvocationFilter::default(), 2, None)
         .await
         .unwrap();
     let ids =
@@ -1958,19 +1962,24 @@ async fn invocations_round_trip_page_and_stay_scoped(h: Harness) {
     let cursor = InvocationCursor::decode(&InvocationCursor::after(&first[1]).encode());
     let second = h
         .store
-        .list_invocations(a.org.id, None, 2, cursor)
+        .list_invocations(a.org.id, InvocationFilter::default(), 2, cursor)
         .await
         .unwrap();
     assert_eq!(ids(&second), ["a-2", "a-1"]);
     let own = h
         .store
-        .list_invocations(a.org.id, Some(member.user.id), 10, None)
+        .list_invocations(
+            a.org.id,
+            InvocationFilter::user(Some(member.user.id)),
+            10,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(ids(&own), ["a-3", "a-1"]);
     let other = h
         .store
-        .list_invocations(b.org.id, None, 10, None)
+        .list_invocations(b.org.id, InvocationFilter::default(), 10, None)
         .await
         .unwrap();
     assert_eq!(ids(&other), ["b-0"]);
@@ -2256,4 +2265,202 @@ async fn purge_runs_on_one_replica_at_a_time(h: Harness) {
     let report = h.store.purge_interactions(policy).await.unwrap();
     assert!(!report.locked_elsewhere);
     assert_eq!((report.keys_deleted, report.contents_erased), (1, 1));
+}
+
+async fn invocations_filter_by_provider_model_and_status(h: Harness) {
+    let a = h.org("a").await;
+    let mut failed = invocation(&a, "failed", days_ago(1));
+    failed.status = InvocationStatus::Failed;
+    failed.error_name = Some("UpstreamError".into());
+    let mut other_model = invocation(&a, "mini", days_ago(2));
+    other_model.model = Some("gpt-5-mini".into());
+    let mut other_provider = invocation(&a, "claude", days_ago(3));
+    other_provider.provider = Some(ProviderType::Anthropic);
+    other_provider.model = Some("claude-opus-4-6".into());
+    h.store
+        .insert_invocations(vec![
+            failed,
+            other_model,
+            other_provider,
+            invocation(&a, "ok", days_ago(4)),
+        ])
+        .await
+        .unwrap();
+    let ids = |filter: InvocationFilter| {
+        let store = h.store.clone();
+        async move {
+            let found = store.list_invocations(a.org.id, filter, 10, None).await;
+            found.unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>()
+        }
+    };
+    let by_provider = InvocationFilter {
+        provider: Some(ProviderType::Anthropic),
+        ..InvocationFilter::default()
+    };
+    assert_eq!(ids(by_provider).await, ["claude"]);
+    let by_model = InvocationFilter {
+        model: Some("gpt-5".into()),
+        ..InvocationFilter::default()
+    };
+    assert_eq!(ids(by_model).await, ["failed", "ok"]);
+    let by_status = InvocationFilter {
+        status: Some(InvocationStatus::Failed),
+        ..InvocationFilter::default()
+    };
+    assert_eq!(ids(by_status).await, ["failed"]);
+    let nobody = InvocationFilter {
+        user: Some(UserId::new()),
+        status: Some(InvocationStatus::Completed),
+        ..InvocationFilter::default()
+    };
+    assert!(ids(nobody).await.is_empty());
+    // Filtered listings page like plain ones.
+    let completed = InvocationFilter {
+        status: Some(InvocationStatus::Completed),
+        ..InvocationFilter::default()
+    };
+    let first = h
+        .store
+        .list_invocations(a.org.id, completed.clone(), 2, None)
+        .await
+        .unwrap();
+    let cursor = Some(InvocationCursor::after(&first[1]));
+    let rest = h
+        .store
+        .list_invocations(a.org.id, completed, 2, cursor)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            first[0].id.as_str(),
+            first[1].id.as_str(),
+            rest[0].id.as_str()
+        ),
+        ("mini", "claude", "ok")
+    );
+}
+
+async fn usage_sums_and_percentiles_per_model(h: Harness) {
+    let a = h.org("a").await;
+    let b = h.org("b").await;
+    let member = h
+        .store
+        .create_user(a.org.id, &admin(&a), "m@a.test", Role::Member, None)
+        .await
+        .unwrap();
+    let mut batch = Vec::new();
+    for n in 0..4u64 {
+        let mut record = invocation(&a, &format!("r{n}"), Timestamp::now());
+        record.total_ms = 100 * (n + 1);
+        if n == 3 {
+            record.status = InvocationStatus::Failed;
+            record.user_id = member.user.id;
+        }
+        batch.push(record);
+    }
+    let mut other = invocation(&a, "other", Timestamp::now());
+    other.model = Some("gpt-5-mini".into());
+    batch.push(other);
+    batch.push(invocation(&a, "old", days_ago(10)));
+    batch.push(invocation(&b, "b", Timestamp::now()));
+    h.store.insert_invocations(batch).await.unwrap();
+
+    let rows = h.store.usage(a.org.id, days_ago(7), None).await.unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let top = &rows[0];
+    assert_eq!(top.provider.as_deref(), Some("managed"));
+    assert_eq!(top.model.as_deref(), Some("gpt-5"));
+    assert_eq!((top.requests, top.errors), (4, 1));
+    assert_eq!((top.input_tokens, top.output_tokens), (28, 44));
+    assert_eq!((top.p50_ms, top.p95_ms), (200, 400));
+    assert_eq!(rows[1].model.as_deref(), Some("gpt-5-mini"));
+
+    let own = h
+        .store
+        .usage(a.org.id, days_ago(7), Some(member.user.id))
+        .await
+        .unwrap();
+    assert_eq!(own.len(), 1);
+    assert_eq!((own[0].requests, own[0].errors), (1, 1));
+    let wider = h.store.usage(a.org.id, days_ago(30), None).await.unwrap();
+    assert_eq!(wider[0].requests, 5);
+    let b_rows = h.store.usage(b.org.id, days_ago(7), None).await.unwrap();
+    assert_eq!(b_rows.len(), 1);
+    assert_eq!(b_rows[0].requests, 1);
+}
+
+async fn validations_replace_stay_scoped_and_go_with_the_provider(h: Harness) {
+    let a = h.org("a").await;
+    let b = h.org("b").await;
+    let failed = ValidationRecord {
+        provider: ProviderType::OpenAi,
+        valid: false,
+        result: json!({ "models": { "gpt-5": { "isValid": false, "message": "Invalid API key" } } }),
+        at: days_ago(1),
+    };
+    // Recorded although no provider was saved (a refused first connection).
+    h.store.record_validation(a.org.id, &failed).await.unwrap();
+    assert_eq!(h.store.list_validations(a.org.id).await.unwrap(), [failed]);
+    assert!(h.store.list_validations(b.org.id).await.unwrap().is_empty());
+
+    let version = h.store.config_version().await.unwrap();
+    let audit = h.store.list_audit(a.org.id, 100, None).await.unwrap().len();
+    h.store
+        .put_provider(
+            a.org.id,
+            &admin(&a),
+            provider_write(ProviderType::OpenAi, json!({ "apiKeySecretName": "k" })),
+        )
+        .await
+        .unwrap();
+    let passed = ValidationRecord {
+        provider: ProviderType::OpenAi,
+        valid: true,
+        result: json!({ "models": { "gpt-5": { "isValid": true, "message": "OK" } } }),
+        at: Timestamp::now(),
+    };
+    h.store.record_validation(a.org.id, &passed).await.unwrap();
+    assert_eq!(
+        h.store.list_validations(a.org.id).await.unwrap(),
+        std::slice::from_ref(&passed),
+        "the newest result replaces the previous one"
+    );
+    assert_eq!(
+        h.store.config_version().await.unwrap(),
+        version + 1,
+        "only the provider write counts as config"
+    );
+    assert_eq!(
+        h.store.list_audit(a.org.id, 100, None).await.unwrap().len(),
+        audit + 1,
+        "validations are not audited"
+    );
+
+    h.store
+        .delete_provider(a.org.id, &admin(&a), ProviderType::OpenAi)
+        .await
+        .unwrap();
+    assert!(h.store.list_validations(a.org.id).await.unwrap().is_empty());
+    let unknown = h.store.record_validation(OrgId::new(), &passed).await;
+    assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+}
+
+async fn users_list_per_organization(h: Harness) {
+    let a = h.org("a").await;
+    let b = h.org("b").await;
+    h.store
+        .create_user(a.org.id, &admin(&a), "zed@a.test", Role::Member, None)
+        .await
+        .unwrap();
+    let emails = |users: Vec<switchboard_core::records::User>| {
+        users.into_iter().map(|u| u.email).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        emails(h.store.list_users(a.org.id).await.unwrap()),
+        ["admin@a.test", "zed@a.test"]
+    );
+    assert_eq!(
+        emails(h.store.list_users(b.org.id).await.unwrap()),
+        ["admin@b.test"]
+    );
 }

@@ -39,6 +39,11 @@ impl<'a> RawObject<'a> {
     /// Locates the members. Duplicate top-level keys are refused: the gateway and the
     /// upstream could otherwise disagree about which `model` was asked for.
     pub fn parse(body: &'a [u8]) -> Result<Self, RawJsonError> {
+        // Raw values are captured without recursing, so serde_json's nesting limit does not
+        // apply to them; the depth is checked here instead.
+        if nesting_exceeds(body, MAX_DEPTH) {
+            return Err(RawJsonError::TooDeep);
+        }
         let members: Members<'a> = serde_json::from_slice(body).map_err(|e| {
             if e.to_string().contains("recursion limit") {
                 RawJsonError::TooDeep
@@ -121,6 +126,38 @@ fn push_member(out: &mut Vec<u8>, first: &mut bool, key: &str, value: &str) {
     out.extend_from_slice(value.as_bytes());
 }
 
+/// The deepest nesting accepted, as everywhere else in the API.
+const MAX_DEPTH: usize = 128;
+
+/// Whether arrays and objects nest deeper than `limit` (brackets inside strings don't
+/// count). One pass over the bytes, no allocation.
+fn nesting_exceeds(body: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in body {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// JSON text for a string value.
 pub fn json_string(value: &str) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "\"\"".to_owned())
@@ -193,10 +230,13 @@ mod tests {
             Err(RawJsonError::Syntax(_))
         ));
         let deep = format!(r#"{{"a":{}{}}}"#, "[".repeat(200), "]".repeat(200));
-        assert!(matches!(
-            RawObject::parse(deep.as_bytes()),
-            Err(RawJsonError::TooDeep)
-        ));
+        let got = RawObject::parse(deep.as_bytes()).map(|_| ());
+        assert!(matches!(got, Err(RawJsonError::TooDeep)), "{got:?}");
+        // Exactly at the limit is fine; brackets inside strings do not count.
+        let at_limit = format!(r#"{{"a":{}{}}}"#, "[".repeat(127), "]".repeat(127));
+        assert!(RawObject::parse(at_limit.as_bytes()).is_ok());
+        let in_string = format!(r#"{{"a":"{}\""}}"#, "[".repeat(300));
+        assert!(RawObject::parse(in_string.as_bytes()).is_ok());
     }
 
     #[test]

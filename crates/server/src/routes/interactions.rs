@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::records::Timestamp;
 use switchboard_core::{OrgId, PortError, Principal, UserId};
-use switchboard_store::{InvocationCursor, InvocationRecord, InvocationStatus};
+use switchboard_store::{InvocationCursor, InvocationFilter, InvocationRecord, InvocationStatus};
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
@@ -45,7 +45,7 @@ pub async fn list(
         .transpose()?;
     let records = state
         .store
-        .list_invocations(org, only_user, limit, cursor)
+        .list_invocations(org, InvocationFilter::user(only_user), limit, cursor)
         .await?;
     let next = (records.len() == limit as usize)
         .then(|| records.last().map(|r| InvocationCursor::after(r).encode()))
@@ -141,7 +141,7 @@ async fn visible_record(
 }
 
 /// Admins see every record of their organization; members only their own.
-fn may_see(principal: &Principal, owner: UserId) -> bool {
+pub(crate) fn may_see(principal: &Principal, owner: UserId) -> bool {
     principal.is_admin() || principal.user_id == owner
 }
 
@@ -150,7 +150,7 @@ fn not_found() -> crate::error::ApiError {
 }
 
 /// How long content is shown: the organization's retention under the operator's ceiling.
-async fn retention_days(state: &AppState, org: OrgId) -> u32 {
+pub(crate) async fn retention_days(state: &AppState, org: OrgId) -> u32 {
     let max = state.settings.max_retention_days;
     match state.snapshots.org(org).await {
         Ok(snapshot) => snapshot.config.settings.retention_days.min(max),

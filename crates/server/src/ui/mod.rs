@@ -11,9 +11,11 @@
 
 mod assets;
 pub mod auth;
+mod chart;
 mod forms;
 mod pages;
 mod render;
+mod validation;
 
 use axum::Router;
 use axum::http::HeaderValue;
@@ -65,7 +67,9 @@ pub fn router() -> Router<AppState> {
             get(pages::data::page).post(pages::data::save),
         )
         .route("/audit", get(pages::audit::page))
-        .route("/invocations", get(pages::invocations::page))
+        .route("/invocations", get(pages::invocations::list))
+        .route("/invocations/{id}", get(pages::invocations::detail))
+        .route("/usage", get(pages::usage::page))
         .route("/static/{file}", get(assets::serve))
         .layer(middleware::map_response(security_headers))
 }

@@ -8,6 +8,7 @@ use switchboard_core::PortError;
 
 use crate::error::ApiError;
 use crate::ui::auth::Session;
+use crate::ui::validation::ValidationView;
 
 /// What the page frame (header, navigation, sign-out) needs.
 pub struct Layout {
@@ -66,6 +67,7 @@ fn notice_text(key: &str) -> Option<&'static str> {
     Some(match key {
         "defaults" => "Default provider and model saved.",
         "provider-saved" => "Provider saved.",
+        "provider-validated" => "Every enabled model answered; provider saved.",
         "provider-enabled" => "Provider enabled.",
         "provider-disabled" => "Provider disabled.",
         "provider-deleted" => "Provider deleted.",
@@ -75,6 +77,15 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "data" => "Data controls saved.",
         _ => return None,
     })
+}
+
+/// A stored RFC 3339 instant as people read it (`2026-03-10 23:59:00 UTC`); templates keep
+/// the exact value in the `<time datetime>` attribute.
+pub fn shown_time(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..19)) {
+        (Some(date), Some(time)) if rfc3339.ends_with('Z') => format!("{date} {time} UTC"),
+        _ => rfc3339.to_owned(),
+    }
 }
 
 /// Renders a template as an HTML response with `status`.
@@ -136,6 +147,9 @@ pub struct FormError {
     pub message: String,
     /// The config key (or form field) the error names, when it names one.
     pub field: Option<String>,
+    /// A refused connection test's per-model results, shown next to the form (boxed: rare,
+    /// and it would triple the size of every form-error `Result`).
+    pub tested: Option<Box<ValidationView>>,
 }
 
 impl FormError {
@@ -143,6 +157,7 @@ impl FormError {
         Self {
             message: message.into(),
             field: field.map(str::to_owned),
+            tested: None,
         }
     }
 
@@ -156,6 +171,7 @@ impl FormError {
         Self {
             message: error.message.clone(),
             field,
+            tested: ValidationView::from_error(error).map(Box::new),
         }
     }
 
@@ -168,4 +184,16 @@ impl FormError {
 /// The HTTP status an inline form error answers with.
 pub fn status_of(error: &PortError) -> StatusCode {
     StatusCode::from_u16(error.name.status()).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_read_as_utc() {
+        assert_eq!(
+            super::shown_time("2026-03-10T23:59:00.123Z"),
+            "2026-03-10 23:59:00 UTC"
+        );
+        assert_eq!(super::shown_time("junk"), "junk");
+    }
 }

@@ -250,11 +250,36 @@ macro_rules! impl_store {
             fn list_invocations(
                 &self,
                 org: OrgId,
-                user: Option<UserId>,
+                filter: InvocationFilter,
                 limit: u32,
                 cursor: Option<InvocationCursor>,
             ) -> StoreFuture<'_, Vec<InvocationRecord>> {
-                Box::pin(self.op_list_invocations(org, user, limit, cursor))
+                Box::pin(self.op_list_invocations(org, filter, limit, cursor))
+            }
+
+            fn usage(
+                &self,
+                org: OrgId,
+                since: Timestamp,
+                user: Option<UserId>,
+            ) -> StoreFuture<'_, Vec<UsageRow>> {
+                Box::pin(self.op_usage(org, since, user))
+            }
+
+            fn record_validation<'a>(
+                &'a self,
+                org: OrgId,
+                record: &'a ValidationRecord,
+            ) -> StoreFuture<'a, ()> {
+                Box::pin(self.op_record_validation(org, record))
+            }
+
+            fn list_validations(&self, org: OrgId) -> StoreFuture<'_, Vec<ValidationRecord>> {
+                Box::pin(self.op_list_validations(org))
+            }
+
+            fn list_users(&self, org: OrgId) -> StoreFuture<'_, Vec<User>> {
+                Box::pin(self.op_list_users(org))
             }
 
             fn managed_usage(&self, since: Timestamp) -> StoreFuture<'_, Vec<ManagedUsage>> {

@@ -26,6 +26,8 @@ mod ops_keys;
 #[macro_use]
 mod ops_migrate;
 #[macro_use]
+mod ops_reports;
+#[macro_use]
 mod ops_secrets;
 #[macro_use]
 mod ops_sessions;

@@ -119,6 +119,12 @@ macro_rules! ops_config {
                     .bind(provider.as_str())
                     .execute(&mut *tx)
                     .await?;
+                // A reconnected provider starts unvalidated, not with its predecessor's result.
+                sqlx::query(sql::DELETE_VALIDATION)
+                    .bind(org.to_string())
+                    .bind(provider.as_str())
+                    .execute(&mut *tx)
+                    .await?;
                 let details = audit::change(Some(support::provider_json(&before)), None);
                 let resource = format!("llm-provider:{provider}");
                 let event = audit::success("provider.delete", resource, details);

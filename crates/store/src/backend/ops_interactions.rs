@@ -237,7 +237,7 @@ macro_rules! ops_interactions {
             async fn op_list_invocations(
                 &self,
                 org: OrgId,
-                user: Option<UserId>,
+                filter: InvocationFilter,
                 limit: u32,
                 cursor: Option<InvocationCursor>,
             ) -> StoreResult<Vec<InvocationRecord>> {
@@ -246,9 +246,10 @@ macro_rules! ops_interactions {
                     // Sorts after every stored timestamp: the first page.
                     None => ("9999".to_owned(), String::new()),
                 };
-                let statement = match user {
-                    Some(_) => sql::LIST_USER_INVOCATIONS,
-                    None => sql::LIST_INVOCATIONS,
+                let statement = match (filter.narrows_beyond_user(), filter.user) {
+                    (true, _) => sql::LIST_FILTERED_INVOCATIONS,
+                    (false, Some(_)) => sql::LIST_USER_INVOCATIONS,
+                    (false, None) => sql::LIST_INVOCATIONS,
                 };
                 let mut conn = self.read_pool().acquire().await?;
                 let mut query = sqlx::query(statement)
@@ -256,7 +257,13 @@ macro_rules! ops_interactions {
                     .bind(created_at)
                     .bind(id)
                     .bind(i64::from(limit.clamp(1, 1000)));
-                if let Some(user) = user {
+                if filter.narrows_beyond_user() {
+                    query = query
+                        .bind(filter.user.map(|u| u.to_string()))
+                        .bind(filter.provider.map(|p| p.as_str().to_owned()))
+                        .bind(filter.model)
+                        .bind(filter.status.map(|s| s.as_str().to_owned()));
+                } else if let Some(user) = filter.user {
                     query = query.bind(user.to_string());
                 }
                 let found = query.fetch_all(&mut *conn).await?;

@@ -12,7 +12,8 @@ use switchboard_core::records::{
 use switchboard_core::{OrgId, Principal, ProviderType, Role, UserId};
 
 use crate::audit::StoredAudit;
-use crate::interactions::StoredInvocation;
+use crate::interactions::{InvocationStatus, StoredInvocation};
+use crate::reports::{UsageSample, ValidationRecord};
 use crate::vault::WrappedKey;
 use crate::{SessionInfo, StoreError, StoreResult};
 
@@ -207,4 +208,26 @@ pub(crate) fn invocation(
         _ => None,
     };
     Ok((stored, content))
+}
+
+pub(crate) fn validation(row: &impl RowExt) -> StoreResult<ValidationRecord> {
+    Ok(ValidationRecord {
+        provider: parse::<ProviderType>(&row.text("provider_type")?, "provider type")?,
+        valid: row.int("valid")? != 0,
+        result: serde_json::from_str(&row.text("result")?)
+            .map_err(|_| StoreError::corrupt("bad validation result"))?,
+        at: timestamp(row, "validated_at")?,
+    })
+}
+
+pub(crate) fn usage_sample(row: &impl RowExt) -> StoreResult<UsageSample> {
+    let count = |col: &str| -> StoreResult<u64> { Ok(u64::try_from(row.int(col)?).unwrap_or(0)) };
+    Ok(UsageSample {
+        provider: row.opt_text("provider")?,
+        model: row.opt_text("model")?,
+        failed: row.text("status")? != InvocationStatus::Completed.as_str(),
+        input_tokens: count("input_tokens")?,
+        output_tokens: count("output_tokens")?,
+        total_ms: count("total_ms")?,
+    })
 }

@@ -16,9 +16,10 @@ pub(crate) mod prelude {
     pub(crate) use super::super::{Migration, support};
     pub(crate) use crate::audit::{self, ChainVerifier, StoredAudit};
     pub(crate) use crate::interactions::{
-        self, InsertReport, InvocationContent, InvocationCursor, InvocationRecord, LedgerVerifier,
-        ManagedUsage, PurgePolicy, PurgeReport, StoredInvocation,
+        self, InsertReport, InvocationContent, InvocationCursor, InvocationFilter,
+        InvocationRecord, LedgerVerifier, ManagedUsage, PurgePolicy, PurgeReport, StoredInvocation,
     };
+    pub(crate) use crate::reports::{UsageFold, UsageRow, ValidationRecord};
     pub(crate) use crate::tokens::{self, TokenKind};
     pub(crate) use crate::vault::{ContentKey, KeyOwner, PEPPER_KEY, Vault, WrappedKey};
     pub(crate) use crate::{

@@ -297,7 +297,7 @@ async fn validation_errors_use_each_surfaces_shape_with_the_port_name() {
             .expect(200);
         let cases = [
             (
-                json!({ "provider": "bedrock", "model": "claude-opus-4-6" }),
+                json!({ "provider": "port", "model": "claude-opus-4-6" }),
                 404,
                 "LLMProviderNotFoundError",
             ),
@@ -338,11 +338,12 @@ async fn validation_errors_use_each_surfaces_shape_with_the_port_name() {
         }
         // Malformed bodies: clear 400s in the caller's shape.
         let client = reqwest::Client::new();
-        for raw in ["{", "[1]", r#"{"model":"a","model":"b"}"#] {
+        let deep = format!(r#"{{"messages":{}{}}}"#, "[".repeat(200), "]".repeat(200));
+        for raw in ["{", "[1]", r#"{"model":"a","model":"b"}"#, deep.as_str()] {
             let response = client
                 .post(gateway.url("/v1/chat/completions"))
                 .bearer_auth(&gateway.org.member)
-                .body(raw)
+                .body(raw.to_owned())
                 .send()
                 .await
                 .unwrap();

@@ -227,7 +227,7 @@ async fn invoke_streams_port_events_and_is_polled() {
         // Failures before the stream are Port envelopes ...
         for (body, status, name) in [
             (
-                json!({ "userPrompt": "x", "provider": "bedrock" }),
+                json!({ "userPrompt": "x", "provider": "port" }),
                 404,
                 "LLMProviderNotFoundError",
             ),

@@ -1,13 +1,17 @@
 //! The web UI over HTTP, as a browser without JavaScript would use it: sign-in, session
 //! cookie, CSRF checks, read-only members, forms that change what the JSON API reports,
-//! and the security headers. On both store back ends.
+//! connection validation explained per model, invocations and usage with the API's
+//! visibility rules, and the security headers. On both store back ends.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
-use serde_json::Value;
+use serde_json::{Value, json};
+use switchboard_sim::SimConfig;
 
+use crate::gateway::Gateway;
 use crate::harness::{CANARY, Server, backends};
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -511,4 +515,258 @@ async fn static_assets_are_served_from_the_binary() {
         browser.get("/static/nope.js").await.status,
         StatusCode::NOT_FOUND
     );
+}
+
+/// A user with a password in the gateway's organization (its own users have none); returns
+/// the user's id and API token.
+fn ui_user(gateway: &Gateway, email: &str, role: &str, password: &str) -> (String, String) {
+    let created = gateway.server.cli_json(&[
+        "user",
+        "create",
+        "--org",
+        &gateway.org.name,
+        "--email",
+        email,
+        "--role",
+        role,
+        "--password",
+        password,
+    ]);
+    (
+        created["user"]["id"].as_str().expect("id").to_owned(),
+        created["token"].as_str().expect("token").to_owned(),
+    )
+}
+
+/// The `<tr data-provider="…">` row of the AI tab, as text.
+fn provider_row<'a>(page: &'a Page, provider: &str) -> &'a str {
+    let start = page
+        .body
+        .find(&format!("<tr data-provider=\"{provider}\">"))
+        .expect("the provider's row");
+    let end = page.body[start..].find("</tr>").expect("row end");
+    &page.body[start..start + end]
+}
+
+/// The openai form with its catalog model enabled, optionally validating.
+async fn post_openai_form(browser: &mut Browser, csrf: &str, validate: bool) -> Page {
+    let mut form = vec![
+        ("csrf", csrf),
+        ("apiKeySecretName", "openai-key"),
+        ("enabled", "true"),
+        ("model_listed", "gpt-5"),
+        ("model_enabled", "gpt-5"),
+    ];
+    if validate {
+        form.push(("validate", "true"));
+    }
+    browser.post("/providers/openai", &form).await
+}
+
+#[tokio::test]
+async fn validation_results_are_explained_and_kept() {
+    for backend in backends() {
+        // This simulator takes one OpenAI key, so the organization's key is refused.
+        let sim = SimConfig {
+            openai_key: Some("sk-the-right-key".into()),
+            ..SimConfig::default()
+        };
+        let gateway = Gateway::start_with(backend, sim, Vec::new()).await;
+        ui_user(&gateway, "ui-admin@acme.test", "admin", ADMIN_PASSWORD);
+        let mut browser = Browser::new(&gateway.server);
+        browser.sign_in("ui-admin@acme.test", ADMIN_PASSWORD).await;
+        let csrf = browser.csrf().await;
+        let before = browser.get("/settings/ai").await;
+        assert!(provider_row(&before, "openai").contains("not validated"));
+        let form = browser.get("/providers/openai").await;
+        assert!(form.body.contains("id=\"validate-provider\""));
+
+        let refused = post_openai_form(&mut browser, &csrf, true).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(refused.body.contains("id=\"form-error\""));
+        assert!(refused.body.contains("Connection test failed"));
+        assert!(
+            refused
+                .body
+                .contains("<li data-model=\"gpt-5\" class=\"fail\">"),
+            "{}",
+            refused.body
+        );
+        assert!(refused.body.contains("Invalid API key"));
+        // Kept although nothing was saved, and shown on the AI tab with its time.
+        let tab = browser.get("/settings/ai").await;
+        let row = provider_row(&tab, "openai");
+        assert!(row.contains("failed: 1 of 1 models"), "{row}");
+        assert!(row.contains("Invalid API key"), "{row}");
+        assert!(row.contains("<time datetime=\"20"), "{row}");
+        let audit = gateway
+            .server
+            .get("/v1/audit-log", &gateway.org.admin)
+            .await
+            .expect(200);
+        let updates =
+            audit.result().as_array().unwrap().iter().filter(|e| {
+                e["action"] == "provider.update" && e["resource"] == "llm-provider:openai"
+            });
+        assert_eq!(updates.count(), 0, "a refused validation saves nothing");
+
+        // The right key: every model answers, the provider is saved, the result replaced.
+        gateway
+            .server
+            .patch(
+                "/v1/organization/secrets/openai-key",
+                &gateway.org.admin,
+                json!({ "secretValue": "sk-the-right-key" }),
+            )
+            .await
+            .expect(200);
+        let passed = post_openai_form(&mut browser, &csrf, true).await;
+        assert_eq!(passed.status, StatusCode::SEE_OTHER, "{}", passed.body);
+        assert_eq!(
+            passed.location(),
+            "/providers/openai?done=provider-validated"
+        );
+        let page = browser.get(passed.location()).await;
+        assert!(page.body.contains("id=\"last-validation\""));
+        assert!(page.body.contains("✓ passed"));
+        assert!(
+            page.body
+                .contains("<li data-model=\"gpt-5\" class=\"pass\">")
+        );
+        let tab = browser.get("/settings/ai").await;
+        assert!(provider_row(&tab, "openai").contains("✓ passed"));
+        // A plain save does not test anything and keeps the last result.
+        let saved = post_openai_form(&mut browser, &csrf, false).await;
+        assert_eq!(saved.location(), "/providers/openai?done=provider-saved");
+        gateway.server.stop();
+    }
+}
+
+/// Waits until the recorder has written the invocation.
+async fn recorded(gateway: &Gateway, id: &str) {
+    for _ in 0..100 {
+        let path = format!("/v1/ai/invocations/{id}");
+        if gateway.server.get(&path, &gateway.org.admin).await.status == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("invocation {id} was never recorded");
+}
+
+/// One chat completion with `token`; returns its invocation id once recorded.
+async fn chat(gateway: &Gateway, token: &str, prompt: &str) -> String {
+    let body = json!({ "provider": "openai", "model": "gpt-5",
+        "messages": [{ "role": "user", "content": prompt }] });
+    let response = reqwest::Client::new()
+        .post(gateway.url("/v1/chat/completions"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-switchboard-invocation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    recorded(gateway, &id).await;
+    id
+}
+
+fn count(page: &Page, needle: &str) -> usize {
+    page.body.matches(needle).count()
+}
+
+#[tokio::test]
+async fn invocations_and_usage_follow_the_api_visibility() {
+    for backend in backends() {
+        let gateway = Gateway::start(backend).await;
+        ui_user(&gateway, "ui-admin@acme.test", "admin", ADMIN_PASSWORD);
+        let (member_id, member_token) =
+            ui_user(&gateway, "ui-member@acme.test", "member", MEMBER_PASSWORD);
+        let kept = chat(&gateway, &member_token, "<b>the member asks</b>").await;
+        gateway
+            .server
+            .put(
+                "/v1/organization/ai-settings",
+                &gateway.org.admin,
+                json!({ "storeInteractionData": false }),
+            )
+            .await
+            .expect(200);
+        let unkept = chat(&gateway, &gateway.org.admin, "the admin asks").await;
+
+        let mut admin = Browser::new(&gateway.server);
+        admin.sign_in("ui-admin@acme.test", ADMIN_PASSWORD).await;
+        let all = admin.get("/invocations").await;
+        assert_eq!(all.status, StatusCode::OK);
+        assert_eq!(count(&all, "<tr data-invocation"), 2, "{}", all.body);
+        assert!(all.body.contains("ui-member@acme.test"));
+        assert!(all.body.contains("id=\"filter-user\""));
+        let own = admin.get(&format!("/invocations?user={member_id}")).await;
+        assert_eq!(count(&own, "<tr data-invocation"), 1);
+        let failed = admin
+            .get("/invocations?status=Failed&provider=openai")
+            .await;
+        assert!(failed.body.contains("id=\"no-invocations\""));
+        let by_model = admin.get("/invocations?model=gpt-5&status=Completed").await;
+        assert_eq!(count(&by_model, "<tr data-invocation"), 2);
+        let bad = admin.get("/invocations?provider=nope").await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+        let detail = admin.get(&format!("/invocations/{kept}")).await;
+        assert_eq!(detail.status, StatusCode::OK);
+        assert!(
+            detail.body.contains("&#60;b&#62;the member asks"),
+            "the stored prompt, escaped: {}",
+            detail.body
+        );
+        assert!(!detail.body.contains("<b>the member asks"));
+        assert!(detail.body.contains("id=\"content-response\""));
+        let without = admin.get(&format!("/invocations/{unkept}")).await;
+        assert!(without.body.contains("id=\"content-not-stored\""));
+
+        let usage = admin.get("/usage?window=7d").await;
+        assert_eq!(usage.status, StatusCode::OK);
+        assert!(usage.body.contains("<svg id=\"usage-chart\""));
+        assert!(usage.body.contains("data-usage=\"openai/gpt-5\""));
+        assert!(usage.body.contains("openai / gpt-5: 2 requests, 0 failed"));
+        assert!(!usage.body.contains("<script>"));
+
+        let mut member = Browser::new(&gateway.server);
+        member.sign_in("ui-member@acme.test", MEMBER_PASSWORD).await;
+        let mine = member.get("/invocations").await;
+        assert_eq!(count(&mine, "<tr data-invocation"), 1);
+        assert!(!mine.body.contains("id=\"filter-user\""));
+        // A user filter naming someone else changes nothing for a member.
+        let admin_id = gateway.server.cli_json(&[
+            "user",
+            "create",
+            "--org",
+            "acme",
+            "--email",
+            "other@acme.test",
+            "--role",
+            "admin",
+        ])["user"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let forced = member.get(&format!("/invocations?user={admin_id}")).await;
+        assert_eq!(count(&forced, "<tr data-invocation"), 1);
+        let hidden = member.get(&format!("/invocations/{unkept}")).await;
+        assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            member.get(&format!("/invocations/{kept}")).await.status,
+            StatusCode::OK
+        );
+        let member_usage = member.get("/usage").await;
+        assert!(
+            member_usage
+                .body
+                .contains("openai / gpt-5: 1 requests, 0 failed")
+        );
+        gateway.server.stop();
+    }
 }

@@ -8,6 +8,7 @@ use axum::response::Response;
 use switchboard_core::config::{effective_models, enabled_models};
 use switchboard_core::defaults::{DefaultSource, Fallback};
 use switchboard_core::records::ProviderRecord;
+use switchboard_store::ValidationRecord;
 
 use crate::error::ApiResult;
 use crate::routes::defaults::{InForce, in_force, set_defaults};
@@ -16,9 +17,7 @@ use crate::ui::auth::Session;
 use crate::ui::forms::SessionForm;
 use crate::ui::pages::Done;
 use crate::ui::render::{FormError, Layout, done, failure, html, status_of};
-
-/// Shown until connection validation exists (it ships with the inference gateway).
-pub const NOT_VALIDATED: &str = "not validated";
+use crate::ui::validation::ValidationView;
 
 #[derive(Template)]
 #[template(path = "ai.html")]
@@ -51,7 +50,8 @@ pub struct ProviderRow {
     pub provider: String,
     pub enabled: bool,
     pub models: Vec<ModelState>,
-    pub validation: &'static str,
+    /// The last connection validation; `None` until one ran.
+    pub validation: Option<ValidationView>,
 }
 
 pub struct ModelState {
@@ -72,8 +72,17 @@ impl ProviderRow {
             provider: record.provider.as_str().to_owned(),
             enabled: record.enabled,
             models,
-            validation: NOT_VALIDATED,
+            validation: None,
         }
+    }
+
+    /// Attaches the provider's last validation, if any of `validations` is its.
+    pub fn with_validation(mut self, validations: &[ValidationRecord]) -> Self {
+        self.validation = validations
+            .iter()
+            .find(|v| v.provider.as_str() == self.provider)
+            .map(ValidationView::of);
+        self
     }
 }
 
@@ -133,6 +142,7 @@ async fn load(
     let org = session.principal.org_id;
     let current = in_force(state, org).await?;
     let providers = state.store.list_providers(org).await?;
+    let validations = state.store.list_validations(org).await?;
     let (provider, model) =
         choice.unwrap_or_else(|| (current.provider.as_str().to_owned(), current.model.clone()));
     Ok(AiPage {
@@ -141,7 +151,10 @@ async fn load(
         source: current.source.as_str(),
         explanation: explain(&current),
         groups: groups(&providers, &provider, &model),
-        rows: providers.iter().map(ProviderRow::of).collect(),
+        rows: providers
+            .iter()
+            .map(|p| ProviderRow::of(p).with_validation(&validations))
+            .collect(),
         error,
     })
 }

@@ -7,6 +7,7 @@ pub mod invocations;
 pub mod provider_fields;
 pub mod providers;
 pub mod secrets;
+pub mod usage;
 
 use serde::Deserialize;
 

@@ -18,11 +18,12 @@ use crate::state::AppState;
 use crate::ui::auth::Session;
 use crate::ui::forms::{Fields, SessionForm};
 use crate::ui::pages::Done;
-use crate::ui::pages::ai::{NOT_VALIDATED, ProviderRow};
+use crate::ui::pages::ai::ProviderRow;
 use crate::ui::pages::provider_fields::{
     Control, Spec, config_patch, model_lines, shown_value, specs, without_nulls,
 };
 use crate::ui::render::{FormError, Layout, done, error_page, failure, html, status_of};
+use crate::ui::validation::ValidationView;
 
 #[derive(Template)]
 #[template(path = "providers.html")]
@@ -79,7 +80,8 @@ struct ProviderPage {
     fields: Vec<FieldView>,
     models: Vec<ModelToggle>,
     changed: String,
-    validation: &'static str,
+    /// The last stored connection validation, pass or fail.
+    validation: Option<ValidationView>,
     error: Option<FormError>,
 }
 
@@ -151,8 +153,23 @@ pub async fn save(
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    match apply(&state, &caller, provider, stored.as_ref(), &form.fields).await {
-        Ok(()) => done(&format!("/providers/{provider}"), "provider-saved"),
+    // "Validate and save" tests every enabled model first (`?validate_connection=true`).
+    let validate = form.fields.get("validate") == Some("true");
+    let notice = match validate {
+        true => "provider-validated",
+        false => "provider-saved",
+    };
+    match apply(
+        &state,
+        &caller,
+        provider,
+        stored.as_ref(),
+        &form.fields,
+        validate,
+    )
+    .await
+    {
+        Ok(()) => done(&format!("/providers/{provider}"), notice),
         Err(error) => {
             let status = match &error.field {
                 Some(_) => StatusCode::BAD_REQUEST,
@@ -183,6 +200,7 @@ async fn apply(
     provider: ProviderType,
     stored: Option<&ProviderRecord>,
     fields: &Fields,
+    validate: bool,
 ) -> Result<(), FormError> {
     let empty = Map::new();
     let stored_config = stored.map(|r| &r.config).unwrap_or(&empty);
@@ -196,7 +214,7 @@ async fn apply(
                 overrides: Some(overrides),
                 enabled,
             };
-            update_provider(state, caller, provider, patch, false)
+            update_provider(state, caller, provider, patch, validate)
                 .await
                 .map(drop)
         }
@@ -209,7 +227,7 @@ async fn apply(
                 config,
                 Some(overrides),
                 enabled,
-                false,
+                validate,
             )
             .await
             .map(drop)
@@ -352,6 +370,13 @@ async fn load(
 ) -> Result<ProviderPage, ApiError> {
     let org = session.principal.org_id;
     let record = state.store.get_provider(org, provider).await?;
+    let validation = state
+        .store
+        .list_validations(org)
+        .await?
+        .iter()
+        .find(|v| v.provider == provider)
+        .map(ValidationView::of);
     // Members may not list secrets (the API refuses them too); their form is read-only and
     // shows only the names the config holds.
     let secrets: Vec<String> = match session.principal.is_admin() {
@@ -388,7 +413,7 @@ async fn load(
             .as_ref()
             .map(|r| format!("Last changed by {} at {}.", r.updated_by, r.updated_at))
             .unwrap_or_default(),
-        validation: NOT_VALIDATED,
+        validation,
         error,
     })
 }

@@ -22,7 +22,7 @@ use switchboard_providers::{
 };
 use switchboard_sim::{RunningSim, SimConfig};
 
-const AKID: &str = "AKIAIOSFODNN7EXAMPLE";
+const AKID: &str = "SBTESTKEYID000000001";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const SA_KEY: &str = include_str!("testdata/test-only-service-account.key.pem");
 const SA_PUB: &str = include_str!("testdata/test-only-service-account.pub.pem");

@@ -457,7 +457,9 @@ api_key_location = "env::SIM_OPENAI_KEY"
         for tname, r in res["targets"].items():
             key = "sim" if tname == "direct" else tname
             idle, peak = r["rss_idle_kib"].get(key), r["rss_peak_kib"].get(key)
-            open_at = r["open_at_peak"].get(key) or conc
+            # Peak RSS over the streams that were open at once (the ramp opens all of them
+            # before the first finishes).
+            open_at = r.get("max_open") or conc
             if idle and peak and open_at:
                 r["rss_per_stream_kib"] = round((peak - idle) / open_at, 1)
             after = r["rss_after_kib"].get(key)
@@ -625,6 +627,9 @@ api_key_location = "env::SIM_OPENAI_KEY"
         self.results["memory"]["gateway_rss_end_kib"] = rss_kib(self.gw_pid)
 
 
+LOAD_AT_START = os.getloadavg()
+
+
 def machine():
     def sh(cmd):
         try:
@@ -637,7 +642,8 @@ def machine():
         "kernel": platform.release(),
         "memory": sh("free -h | awk '/Mem:/{print $2}'"),
         "virtualization": sh("lscpu | sed -n 's/^Hypervisor vendor: *//p'"),
-        "load_at_start": os.getloadavg(),
+        "load_at_start": LOAD_AT_START,
+        "load_at_end": os.getloadavg(),
     }
 
 
@@ -661,6 +667,9 @@ def main():
     ap.add_argument("--only", default="", help="comma list: c1,stream,throughput,many,bodies,growth")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, DB)")
+    ap.add_argument("--name", default=None,
+                    help="result file name (default latest.json, smoke.json with --smoke); "
+                         "RESULTS.md is rendered only for latest.json")
     args = ap.parse_args()
 
     try:
@@ -697,12 +706,12 @@ def main():
         **b.results,
     }
     os.makedirs(args.out, exist_ok=True)
-    name = "smoke.json" if args.smoke else "latest.json"
+    name = args.name or ("smoke.json" if args.smoke else "latest.json")
     path = os.path.join(args.out, name)
     with open(path, "w") as f:
         json.dump(out, f, indent=1)
     log("wrote", path)
-    if not args.smoke:
+    if name == "latest.json":
         subprocess.run([sys.executable, os.path.join(HERE, "report.py"), path], check=False)
     if not args.keep:
         shutil.rmtree(b.work, ignore_errors=True)

@@ -426,7 +426,10 @@ async fn many_one(spec: &Spec, t: &Target) -> Result<Value> {
             let mut sender = connect(&t.addr).await?;
             let n = open.fetch_add(1, Ordering::Relaxed) + 1;
             max_open.fetch_max(n, Ordering::Relaxed);
-            let r = exchange(&mut sender, &t, true).await;
+            // Bounded: a peer that never finishes a stream must not hang the run.
+            let r = tokio::time::timeout(Duration::from_secs(120), exchange(&mut sender, &t, true))
+                .await
+                .unwrap_or_else(|_| Err(anyhow!("stream timed out")));
             open.fetch_sub(1, Ordering::Relaxed);
             r
         }));

@@ -40,6 +40,27 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Every route, then the cross-cutting layers: request ids (set, propagated to the
 /// response), and one access-log line plus metrics per matched request.
 pub fn router(state: AppState) -> Router {
+    // Management writes (API and web UI) bring the data plane's snapshots up to date before
+    // answering; inference routes must not pay for that (a database read per request).
+    let management =
+        management_routes()
+            .merge(ui::router())
+            .route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                sync_after_write,
+            ));
+    Router::new()
+        .merge(management)
+        .merge(inference_routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), access_log))
+        .fallback(not_found)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// The Port-compatible management API and the operations endpoints.
+fn management_routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -76,24 +97,19 @@ pub fn router(state: AppState) -> Router {
             get(ai_settings::get).put(ai_settings::put),
         )
         .route("/v1/audit-log", get(audit::list))
-        .route("/v1/chat/completions", post(inference::chat_completions))
-        .route("/v1/messages", post(inference::messages))
-        .route("/v1/models", get(inference::list_models))
-        .route("/v1/ai/invoke", post(inference::invoke))
         .route("/v1/ai/invoke/{id}", get(invocations::poll))
         .route("/v1/ai/invocations", get(invocations::list))
         .route("/v1/ai/invocations/{id}", get(invocations::get))
         .route("/v1/quota/ai-invocations", get(invocations::quota))
-        .merge(ui::router())
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            sync_after_write,
-        ))
-        .route_layer(middleware::from_fn_with_state(state.clone(), access_log))
-        .fallback(not_found)
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .with_state(state)
+}
+
+/// The data plane: the OpenAI and Anthropic surfaces and Port invoke.
+fn inference_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/chat/completions", post(inference::chat_completions))
+        .route("/v1/messages", post(inference::messages))
+        .route("/v1/models", get(inference::list_models))
+        .route("/v1/ai/invoke", post(inference::invoke))
 }
 
 async fn not_found() -> error::ApiError {

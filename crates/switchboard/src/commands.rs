@@ -28,7 +28,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         cli.command,
         Command::Serve | Command::Demo | Command::Mock(_)
     );
-    init_logging(settings.log.as_deref(), serving);
+    let _log_guard = init_logging(settings.log.as_deref(), serving);
     match cli.command {
         Command::Serve => serve(settings).await,
         Command::Demo => demo(settings).await,
@@ -46,19 +46,28 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// JSON lines on stderr. The server logs at `info` by default; one-shot commands only warn,
-/// so their stdout stays clean for scripts.
-fn init_logging(filter: Option<&str>, serving: bool) {
+/// JSON lines on stderr, written by a background thread so that request threads never
+/// block on the terminal or a pipe. The server logs at `info` by default; one-shot commands
+/// only warn, so their stdout stays clean for scripts. The returned guard flushes on drop.
+fn init_logging(
+    filter: Option<&str>,
+    serving: bool,
+) -> tracing_appender::non_blocking::WorkerGuard {
     let default = if serving { "info" } else { "warn" };
     let filter =
         EnvFilter::try_new(filter.unwrap_or(default)).unwrap_or_else(|_| EnvFilter::new(default));
+    // Not lossy: when the buffer is full, logging waits rather than dropping lines.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .init();
+    guard
 }
 
 async fn open_store(settings: &Resolved) -> Result<Arc<dyn Store>> {

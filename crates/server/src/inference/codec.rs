@@ -106,3 +106,45 @@ pub fn classify_error(
         | WireProtocol::VertexAnthropic => classify_upstream_error(status, body),
     }
 }
+
+/// The usage of a whole answer read without decoding the answer itself (pass-through of an
+/// organization that keeps no content): serde skips everything but `usage`.
+pub fn usage_outcome(codec: Codec, body: &[u8]) -> crate::interactions::Outcome {
+    #[derive(serde::Deserialize, Default)]
+    struct Usage {
+        #[serde(default)]
+        prompt_tokens: u64,
+        #[serde(default)]
+        completion_tokens: u64,
+        #[serde(default)]
+        input_tokens: u64,
+        #[serde(default)]
+        output_tokens: u64,
+        #[serde(default)]
+        cache_creation_input_tokens: u64,
+        #[serde(default)]
+        cache_read_input_tokens: u64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        usage: Option<Usage>,
+    }
+    let usage = serde_json::from_slice::<Answer>(body)
+        .ok()
+        .and_then(|a| a.usage)
+        .unwrap_or_default();
+    let (input, output) = match codec {
+        Codec::OpenAi => (usage.prompt_tokens, usage.completion_tokens),
+        // Anthropic counts cache reads and writes apart from `input_tokens`.
+        _ => (
+            usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens,
+            usage.output_tokens,
+        ),
+    };
+    crate::interactions::Outcome {
+        input_tokens: input,
+        output_tokens: output,
+        ..Default::default()
+    }
+}

@@ -60,7 +60,12 @@ async fn serve(state: AppState, surface: Surface, headers: HeaderMap, body: Body
             user_id: caller.user_id,
             surface: surface.name(),
             labels: serde_json::Map::new(),
-            prompt: prompt_text(&body),
+            // Built only when the organization keeps content.
+            prompt: if snapshot.config.settings.store_interaction_data {
+                prompt_text(&body)
+            } else {
+                String::new()
+            },
             request_id: headers
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())

@@ -145,6 +145,11 @@ impl Exchange<'_> {
         })
     }
 
+    /// Whether this organization keeps interaction content (else only metadata is read).
+    fn stores_content(&self) -> bool {
+        self.snapshot.config.settings.store_interaction_data
+    }
+
     fn target(&self) -> Result<UpstreamTarget, SurfaceError> {
         let record = self
             .snapshot
@@ -347,8 +352,15 @@ impl Exchange<'_> {
             .await
             .map_err(|_| egress_error(EgressFailure::Timeout))?
             .map_err(|_| egress_error(EgressFailure::Unreachable))?;
-        let decoded = codec::decode_response(target, &bytes)
-            .map_err(|e| SurfaceError::new(502, "upstream_invalid_response", e.to_string()))?;
+        let invalid = |e: switchboard_protocols::ProtocolError| {
+            SurfaceError::new(502, "upstream_invalid_response", e.to_string())
+        };
+        // Passed through and no content to keep: only the usage is read, not the answer.
+        if same_protocol && !self.stores_content() {
+            let outcome = codec::usage_outcome(Codec::of(target.protocol), &bytes);
+            return Ok((json_response(bytes), outcome));
+        }
+        let decoded = codec::decode_response(target, &bytes).map_err(invalid)?;
         let outcome = outcome_of(&decoded);
         let body = if same_protocol {
             bytes
@@ -361,16 +373,7 @@ impl Exchange<'_> {
                 })?,
             })
         };
-        let response = (
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
-        )
-            .into_response();
-        Ok((response, outcome))
+        Ok((json_response(body), outcome))
     }
 
     /// Streams the answer through a [`Relay`]; the upstream read advances only as fast as
@@ -458,6 +461,18 @@ where
         }
         out
     }
+}
+
+fn json_response(body: Bytes) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Usage and text of a whole answer, for its invocation record.

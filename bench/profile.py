@@ -58,6 +58,7 @@ def main():
         time.sleep(1)
     finally:
         b.procs.stop_all()
+        harness.shutil.rmtree(b.work, ignore_errors=True)
     dumps = sorted(f for f in os.listdir(a.out) if f.startswith("callgrind.out.gateway."))
     dump = os.path.join(a.out, dumps[-1]) if dumps else out_file
     ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", dump], capture_output=True,

@@ -14,7 +14,7 @@ pub struct FirstStart {
 }
 
 pub async fn ensure_default_org(store: &dyn Store) -> StoreResult<Option<FirstStart>> {
-    if !store.list_orgs().await?.is_empty() {
+    if store.has_organizations().await? {
         return Ok(None);
     }
     let password = SecretValue::new(uuid::Uuid::new_v4().simple().to_string());

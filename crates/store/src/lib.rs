@@ -163,6 +163,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreFuture<'a, NewOrganization>;
     fn org_by_name<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Organization>>;
     fn list_orgs(&self) -> StoreFuture<'_, Vec<Organization>>;
+    /// Whether any organization exists (without reading them all: the first-start check
+    /// must not load 100,000 rows).
+    fn has_organizations(&self) -> StoreFuture<'_, bool>;
     fn create_user<'a>(
         &'a self,
         org: OrgId,

@@ -329,12 +329,14 @@ async fn migrations_are_idempotent(h: Harness) {
 }
 
 async fn org_creation_and_unique_names(h: Harness) {
+    assert!(!h.store.has_organizations().await.unwrap());
     let new = h
         .store
         .create_org("acme", "Admin@Acme.TEST", None)
         .await
         .unwrap();
     assert_eq!(new.org.name, "acme");
+    assert!(h.store.has_organizations().await.unwrap());
     assert_eq!(new.admin.user.email, "admin@acme.test");
     assert_eq!(new.admin.user.role, Role::Admin);
     assert_eq!(new.admin.user.org_id, new.org.id);

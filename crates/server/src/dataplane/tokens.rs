@@ -16,7 +16,8 @@ use switchboard_store::{Store, StoreError};
 use super::snapshot::{read_lock, write_lock};
 
 pub const CACHE_TTL: Duration = Duration::from_secs(60);
-/// Beyond this many cached tokens the cache is cleared rather than grown.
+/// Beyond this many cached tokens, expired ones are dropped (and, if all are live, the
+/// cache starts over) rather than growing without bound.
 const MAX_ENTRIES: usize = 100_000;
 
 struct Entry {
@@ -51,7 +52,11 @@ impl TokenCache {
         };
         let mut entries = write_lock(&self.entries);
         if entries.len() >= MAX_ENTRIES {
-            entries.clear();
+            // Expired entries go first; only a cache full of live tokens starts over.
+            entries.retain(|_, e| e.verified_at.elapsed() < CACHE_TTL);
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
         }
         entries.insert(
             fingerprint.public_id,

@@ -35,6 +35,10 @@ macro_rules! impl_store {
                 Box::pin(self.op_list_orgs())
             }
 
+            fn has_organizations(&self) -> StoreFuture<'_, bool> {
+                Box::pin(self.op_has_organizations())
+            }
+
             fn create_user<'a>(
                 &'a self,
                 org: OrgId,

@@ -197,6 +197,13 @@ macro_rules! ops_identity {
                     .transpose()
             }
 
+            async fn op_has_organizations(&self) -> StoreResult<bool> {
+                let count: i64 = sqlx::query_scalar(sql::ANY_ORG)
+                    .fetch_one(self.read_pool())
+                    .await?;
+                Ok(count > 0)
+            }
+
             async fn op_list_orgs(&self) -> StoreResult<Vec<Organization>> {
                 let rows = sqlx::query(sql::LIST_ORGS)
                     .fetch_all(self.read_pool())

@@ -6,6 +6,7 @@
 pub const INSERT_ORG: &str = "INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)";
 pub const ORG_BY_NAME: &str = "SELECT id, name, created_at FROM organizations WHERE name = $1";
 pub const LIST_ORGS: &str = "SELECT id, name, created_at FROM organizations ORDER BY name";
+pub const ANY_ORG: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM organizations LIMIT 1) AS one";
 pub const ORG_EXISTS: &str = "SELECT id FROM organizations WHERE id = $1";
 pub const ORG_BY_ID: &str = "SELECT id, name, created_at FROM organizations WHERE id = $1";
 pub const ALL_ORG_IDS: &str = "SELECT id FROM organizations ORDER BY id";

@@ -8,11 +8,6 @@ mod keys;
 
 use clap::Parser;
 
-/// mimalloc: per-request allocations are a large share of the gateway's instructions, and
-/// it returns freed memory to the system after load, where glibc's arenas keep it.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -22,6 +22,9 @@ pub enum Codec {
     Bedrock,
     /// generateContent JSON, streamGenerateContent SSE.
     Gemini,
+    /// Bedrock InvokeModel with an Anthropic body: Anthropic JSON answers, streams as
+    /// event-stream `chunk` frames wrapping Anthropic events.
+    BedrockInvoke,
 }
 
 impl Codec {
@@ -34,7 +37,8 @@ impl Codec {
         }
     }
 
-    /// Whether answers can pass to callers of `surface` unchanged.
+    /// Whether answers can pass to callers of `surface` unchanged (whole answers of
+    /// InvokeModel are Anthropic's own; its streams are re-framed by the relay).
     pub fn matches(self, surface: Surface) -> bool {
         matches!(
             (self, surface),
@@ -75,12 +79,13 @@ pub fn encode_request(
 
 /// Decodes a whole (non-streaming) answer.
 pub fn decode_response(
+    codec: Codec,
     target: &UpstreamTarget,
     body: &[u8],
 ) -> Result<ChatResponse, ProtocolError> {
-    match Codec::of(target.protocol) {
+    match codec {
         Codec::OpenAi => openai::decode_response(body),
-        Codec::Anthropic => anthropic::decode_response(body),
+        Codec::Anthropic | Codec::BedrockInvoke => anthropic::decode_response(body),
         Codec::Bedrock => bedrock::decode_response(body, &target.upstream_model),
         Codec::Gemini => gemini::decode_response(body),
     }

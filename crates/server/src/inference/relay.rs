@@ -26,6 +26,7 @@ enum Decoder {
     Anthropic(anthropic::StreamDecoder),
     Gemini(gemini::StreamDecoder),
     Bedrock(bedrock::StreamDecoder),
+    BedrockInvoke(bedrock::InvokeStreamDecoder),
 }
 
 /// Encodes the caller's protocol.
@@ -69,6 +70,7 @@ impl Relay {
             Codec::Anthropic => Decoder::Anthropic(anthropic::StreamDecoder::new()),
             Codec::Gemini => Decoder::Gemini(gemini::StreamDecoder::new()),
             Codec::Bedrock => Decoder::Bedrock(bedrock::StreamDecoder::new(spec.model.clone())),
+            Codec::BedrockInvoke => Decoder::BedrockInvoke(bedrock::InvokeStreamDecoder::new()),
         };
         let mode = if spec.upstream.matches(spec.surface) {
             Mode::PassThrough {
@@ -99,8 +101,13 @@ impl Relay {
     /// Feeds one upstream chunk; returns the bytes for the caller (possibly empty).
     pub fn push(&mut self, chunk: Bytes) -> Bytes {
         let mut out = BytesMut::new();
-        if let Decoder::Bedrock(decoder) = &mut self.decoder {
-            if let Err(error) = decoder.push(&chunk, &mut self.events) {
+        let framed = match &mut self.decoder {
+            Decoder::Bedrock(decoder) => Some(decoder.push(&chunk, &mut self.events)),
+            Decoder::BedrockInvoke(decoder) => Some(decoder.push(&chunk, &mut self.events)),
+            _ => None,
+        };
+        if let Some(result) = framed {
+            if let Err(error) = result {
                 self.events.push(malformed(&error));
             }
             self.drain_events(&mut out);
@@ -125,7 +132,7 @@ impl Relay {
                 Decoder::OpenAi(d) => d.push(&event, &mut self.events),
                 Decoder::Anthropic(d) => d.push(&event, &mut self.events),
                 Decoder::Gemini(d) => d.push(&event, &mut self.events),
-                Decoder::Bedrock(_) => Ok(()),
+                Decoder::Bedrock(_) | Decoder::BedrockInvoke(_) => Ok(()),
             };
             if let Err(error) = decoded {
                 tracing::debug!(%error, "undecodable upstream event");
@@ -167,6 +174,7 @@ impl Relay {
                 d.finish(&mut self.events);
                 Ok(())
             }
+            Decoder::BedrockInvoke(d) => d.finish(),
             Decoder::OpenAi(_) | Decoder::Anthropic(_) => Ok(()),
         };
         if let Err(error) = flushed {

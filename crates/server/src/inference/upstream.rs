@@ -121,14 +121,19 @@ impl Exchange<'_> {
         headers: &HeaderMap,
         recording: &mut Option<Recording>,
     ) -> Result<Served, SurfaceError> {
-        let target = self.target()?;
-        let codec = Codec::of(target.protocol);
+        let mut target = self.target()?;
+        let betas = self.invoke_model_betas(&target, headers);
+        let codec = if betas.is_some() {
+            Codec::BedrockInvoke
+        } else {
+            Codec::of(target.protocol)
+        };
         let same_protocol = codec.matches(self.surface);
         let client_wants_usage = self.surface == Surface::OpenAi && self.stream && wants_usage(raw);
-        let upstream_body = if same_protocol {
-            self.pass_through_body(raw, &target)
-        } else {
-            self.translated_body(raw, &target)?
+        let upstream_body = match &betas {
+            Some(betas) => self.invoke_model_body(raw, &mut target, betas)?,
+            None if same_protocol => self.pass_through_body(raw, &target),
+            None => self.translated_body(raw, &target)?,
         };
         let response = self.send(&target, headers, upstream_body).await?;
         let (mut answer, outcome) = if self.stream {
@@ -136,13 +141,53 @@ impl Exchange<'_> {
             let answer = self.relay_stream(response, codec, client_wants_usage, recording);
             (answer, Outcome::default())
         } else {
-            self.whole_answer(response, &target, same_protocol).await?
+            let whole_same = same_protocol || codec == Codec::BedrockInvoke;
+            self.whole_answer(response, &target, codec, whole_same)
+                .await?
         };
         set_selection_headers(answer.headers_mut(), self.resolved);
         Ok(Served {
             response: answer,
             outcome,
         })
+    }
+
+    /// Anthropic callers that ask for beta features (`anthropic-beta`) of a Claude model on
+    /// Bedrock get InvokeModel with an Anthropic body: Converse has no way to pass betas
+    /// (nor `cache_control` placement or server tools). `Some` holds the betas.
+    fn invoke_model_betas(
+        &self,
+        target: &UpstreamTarget,
+        headers: &HeaderMap,
+    ) -> Option<Vec<String>> {
+        let betas = headers.get("anthropic-beta")?.to_str().ok()?;
+        let applies = self.surface == Surface::Anthropic
+            && target.protocol == WireProtocol::BedrockConverse
+            && switchboard_protocols::bedrock::is_anthropic_model(&target.upstream_model);
+        applies.then(|| {
+            betas
+                .split(',')
+                .map(|b| b.trim().to_owned())
+                .filter(|b| !b.is_empty())
+                .collect()
+        })
+    }
+
+    /// The caller's Anthropic body as an InvokeModel body, and the target moved to the
+    /// InvokeModel operation.
+    fn invoke_model_body(
+        &self,
+        raw: &RawObject<'_>,
+        target: &mut UpstreamTarget,
+        betas: &[String],
+    ) -> Result<Vec<u8>, SurfaceError> {
+        let url = switchboard_providers::bedrock_invoke_url(target, self.stream)
+            .ok_or_else(SurfaceError::internal)?;
+        target.url.clone_from(&url);
+        target.stream_url = url;
+        let body = raw.rewrite(&[("provider", Edit::Remove)]);
+        switchboard_protocols::bedrock::invoke_body(&body, betas)
+            .map_err(|e| SurfaceError::bad_request(e.to_string()))
     }
 
     /// Whether this organization keeps interaction content (else only metadata is read).
@@ -345,6 +390,7 @@ impl Exchange<'_> {
         &self,
         response: reqwest::Response,
         target: &UpstreamTarget,
+        codec: Codec,
         same_protocol: bool,
     ) -> Result<(Response, Outcome), SurfaceError> {
         let total = self.state.egress.timeouts().total;
@@ -357,10 +403,10 @@ impl Exchange<'_> {
         };
         // Passed through and no content to keep: only the usage is read, not the answer.
         if same_protocol && !self.stores_content() {
-            let outcome = codec::usage_outcome(Codec::of(target.protocol), &bytes);
+            let outcome = codec::usage_outcome(codec, &bytes);
             return Ok((json_response(bytes), outcome));
         }
-        let decoded = codec::decode_response(target, &bytes).map_err(invalid)?;
+        let decoded = codec::decode_response(codec, target, &bytes).map_err(invalid)?;
         let outcome = outcome_of(&decoded);
         let body = if same_protocol {
             bytes

@@ -106,6 +106,30 @@ pub fn cases() -> Vec<Case> {
             expect_path: "/v1/messages",
             expect_upstream_model: Some("claude-haiku-4-5-20251001"),
         },
+        Case {
+            provider: "bedrock",
+            model: "claude-haiku-4-5-20251001",
+            expect_auth: (
+                "authorization",
+                format!("AWS4-HMAC-SHA256 Credential={AWS_KEY_ID}/"),
+            ),
+            expect_path: "/model/us.anthropic.claude-haiku-4-5-20251001-v1",
+            expect_upstream_model: None,
+        },
+        Case {
+            provider: "vertex-gemini",
+            model: "gemini-2.5-flash",
+            expect_auth: ("x-goog-api-key", VERTEX_EXPRESS_KEY.into()),
+            expect_path: "/v1/publishers/google/models/gemini-2.5-flash:",
+            expect_upstream_model: None,
+        },
+        Case {
+            provider: "vertex-anthropic",
+            model: "claude-sonnet-4-5@20250929",
+            expect_auth: ("authorization", "Bearer ".into()),
+            expect_path: "/v1/projects/my-project-1/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5%4020250929:",
+            expect_upstream_model: None,
+        },
     ]
 }
 
@@ -119,6 +143,16 @@ impl Gateway {
         sim: SimConfig,
         extra: Vec<(String, String)>,
     ) -> Gateway {
+        // The simulator checks cloud credentials like the real services do.
+        let sim = SimConfig {
+            aws_access_key_id: sim.aws_access_key_id.or(Some(AWS_KEY_ID.into())),
+            aws_secret_access_key: sim.aws_secret_access_key.or(Some(AWS_SECRET.into())),
+            google_service_account_public_key_pem: sim.google_service_account_public_key_pem.or(
+                Some(service_account_pem("test-only-service-account.pub.pem")),
+            ),
+            google_api_key: sim.google_api_key.or(Some(VERTEX_EXPRESS_KEY.into())),
+            ..sim
+        };
         let sim = switchboard_sim::start(sim, "127.0.0.1:0".parse().unwrap())
             .await
             .expect("start the simulator");
@@ -144,6 +178,13 @@ impl Gateway {
             (
                 "SWITCHBOARD_MANAGED_ANTHROPIC_API_KEY".to_owned(),
                 MANAGED_ANTHROPIC_KEY.to_owned(),
+            ),
+            ("SWITCHBOARD_BEDROCK_ENDPOINT".to_owned(), base.clone()),
+            ("SWITCHBOARD_STS_ENDPOINT".to_owned(), base.clone()),
+            ("SWITCHBOARD_VERTEX_ENDPOINT".to_owned(), base.clone()),
+            (
+                "SWITCHBOARD_GOOGLE_TOKEN_URL".to_owned(),
+                format!("{base}/token"),
             ),
         ];
         env.extend(extra);

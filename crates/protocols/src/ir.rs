@@ -408,6 +408,24 @@ pub enum StreamEvent {
     },
 }
 
+/// An answer's visible text, with tool calls written as `[tool call name args]`: what an
+/// invocation record keeps as the response.
+pub fn visible_text(content: &[Part]) -> String {
+    let mut text = String::new();
+    for part in content {
+        match part {
+            Part::Text(t) | Part::Refusal(t) => text.push_str(t),
+            Part::ToolCall {
+                name, arguments, ..
+            } => {
+                text.push_str(&format!("[tool call {name} {arguments}]"));
+            }
+            _ => {}
+        }
+    }
+    text
+}
+
 /// Rebuilds a [`ChatResponse`] from stream events, e.g. to log a streamed answer or to serve
 /// a non-streaming caller from a streaming upstream.
 #[derive(Debug, Default)]
@@ -522,21 +540,9 @@ impl StreamAccumulator {
         &self.usage
     }
 
-    /// The visible text so far, with tool calls written as `[tool call name args]`.
+    /// The visible text so far (see [`visible_text`]).
     pub fn text(&self) -> String {
-        let mut text = String::new();
-        for part in &self.content {
-            match part {
-                Part::Text(t) | Part::Refusal(t) => text.push_str(t),
-                Part::ToolCall {
-                    name, arguments, ..
-                } => {
-                    text.push_str(&format!("[tool call {name} {arguments}]"));
-                }
-                _ => {}
-            }
-        }
-        text
+        visible_text(&self.content)
     }
 
     /// The answer so far. A missing stop reason reads as `Other("incomplete")`.

@@ -527,24 +527,8 @@ fn outcome_of(response: &switchboard_protocols::ir::ChatResponse) -> Outcome {
         error: None,
         input_tokens: response.usage.input_tokens,
         output_tokens: response.usage.output_tokens,
-        response: Some(response_text(&response.content)),
+        response: Some(switchboard_protocols::ir::visible_text(&response.content)),
     }
-}
-
-pub fn response_text(content: &[switchboard_protocols::ir::Part]) -> String {
-    let mut text = String::new();
-    for part in content {
-        match part {
-            switchboard_protocols::ir::Part::Text(t) => text.push_str(t),
-            switchboard_protocols::ir::Part::ToolCall {
-                name, arguments, ..
-            } => {
-                text.push_str(&format!("[tool call {name} {arguments}]"));
-            }
-            _ => {}
-        }
-    }
-    text
 }
 
 /// Secrets for one request, decrypted from the snapshot on demand.

@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use switchboard_protocols::error::ErrorKind;
 use switchboard_protocols::ir::{StreamAccumulator, StreamEvent};
 use switchboard_protocols::sse::SseParser;
+use switchboard_protocols::tap::{Protocol as TapProtocol, StreamTap};
 use switchboard_protocols::{anthropic, bedrock, gemini, openai};
 
 use super::codec::Codec;
@@ -51,6 +52,9 @@ pub struct Relay {
     events: Vec<StreamEvent>,
     /// What the answer amounted to, for accounting.
     pub summary: StreamAccumulator,
+    /// Raw pass-through for an organization that keeps no content: only the events that
+    /// carry usage, the stop and the end are decoded (found by a byte search).
+    tap: Option<StreamTap>,
 }
 
 /// How a relay is set up.
@@ -58,6 +62,8 @@ pub struct RelaySpec {
     pub surface: Surface,
     pub upstream: Codec,
     pub client_wants_usage: bool,
+    /// Whether the answer's text is kept (for the invocation record).
+    pub keep_content: bool,
     /// Id and model to report when translating.
     pub id: String,
     pub model: String,
@@ -72,6 +78,15 @@ impl Relay {
             Codec::Bedrock => Decoder::Bedrock(bedrock::StreamDecoder::new(spec.model.clone())),
             Codec::BedrockInvoke => Decoder::BedrockInvoke(bedrock::InvokeStreamDecoder::new()),
         };
+        let tap = (spec.upstream.matches(spec.surface)
+            && !spec.keep_content
+            && !(spec.surface == Surface::OpenAi && !spec.client_wants_usage))
+            .then(|| {
+                StreamTap::new(match spec.surface {
+                    Surface::OpenAi => TapProtocol::OpenAi,
+                    Surface::Anthropic => TapProtocol::Anthropic,
+                })
+            });
         let mode = if spec.upstream.matches(spec.surface) {
             Mode::PassThrough {
                 reframe: spec.surface == Surface::OpenAi && !spec.client_wants_usage,
@@ -95,11 +110,16 @@ impl Relay {
             surface: spec.surface,
             events: Vec::new(),
             summary: StreamAccumulator::new(),
+            tap,
         }
     }
 
     /// Feeds one upstream chunk; returns the bytes for the caller (possibly empty).
     pub fn push(&mut self, chunk: Bytes) -> Bytes {
+        if let Some(tap) = &mut self.tap {
+            tap.feed(&chunk);
+            return chunk;
+        }
         let mut out = BytesMut::new();
         let framed = match &mut self.decoder {
             Decoder::Bedrock(decoder) => Some(decoder.push(&chunk, &mut self.events)),
@@ -188,6 +208,19 @@ impl Relay {
     /// event otherwise.
     pub fn finish(&mut self) -> Bytes {
         let mut out = BytesMut::new();
+        if let Some(tap) = &mut self.tap {
+            tap.finish();
+            // An in-stream error was forwarded as it came; a silent early end gets one.
+            if !tap.completed() && tap.error().is_none() {
+                let message = "the upstream stream ended before the answer was complete";
+                self.write_error(&mut out, message);
+                self.summary.push(&StreamEvent::Error {
+                    kind: ErrorKind::BadGateway,
+                    message: message.to_owned(),
+                });
+            }
+            return out.freeze();
+        }
         self.flush_decoder(&mut out);
         let complete = self.summary.is_done() && self.summary.error().is_none();
         match &mut self.mode {
@@ -228,12 +261,19 @@ impl Relay {
             .summary
             .error()
             .map(|(kind, _)| (kind.openai_status(), kind.anthropic_type().to_owned()));
-        let usage = self.summary.usage();
+        let error = error.or_else(|| {
+            let (kind, _) = self.tap.as_ref()?.error()?;
+            Some((kind.openai_status(), kind.anthropic_type().to_owned()))
+        });
+        let usage = match &self.tap {
+            Some(tap) => tap.usage(),
+            None => *self.summary.usage(),
+        };
         crate::interactions::Outcome {
             error,
             input_tokens: usage.input_tokens,
             output_tokens: usage.output_tokens,
-            response: Some(self.summary.text()),
+            response: self.tap.is_none().then(|| self.summary.text()),
         }
     }
 

@@ -435,6 +435,7 @@ impl Exchange<'_> {
             surface: self.surface,
             upstream,
             client_wants_usage,
+            keep_content: self.stores_content(),
             id: new_id(self.surface),
             model: self.resolved.model.clone(),
         });

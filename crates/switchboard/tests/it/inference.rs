@@ -645,3 +645,43 @@ async fn anthropic_betas_on_bedrock_use_invoke_model() {
     }
     gateway.server.stop();
 }
+
+/// Organizations that keep no interaction content get raw pass-through streams watched by a
+/// cheap tap: answers arrive intact with usage, broken streams still end with an error event.
+#[tokio::test]
+async fn pass_through_streams_without_kept_content_tell_the_truth() {
+    let gateway = Gateway::start(Backend::Sqlite).await;
+    gateway
+        .server
+        .put(
+            "/v1/organization/ai-settings",
+            &gateway.org.admin,
+            json!({ "storeInteractionData": false }),
+        )
+        .await
+        .expect(200);
+    for (surface, provider, model) in [
+        (Surface::OpenAi, "openai", "gpt-5"),
+        (Surface::Anthropic, "anthropic", "claude-opus-4-6"),
+    ] {
+        let (path, body) = request(surface, provider, model, true, false);
+        let got = answer(gateway.post(path, &body).await, surface, true).await;
+        assert!(
+            got.terminated && got.error.is_none(),
+            "{surface:?}: {got:?}"
+        );
+        assert!(
+            got.text.contains(PROMPT) && got.output_tokens > 0,
+            "{surface:?}: {got:?}"
+        );
+        for knob in ["[[sim:cut_after=3]]", "[[sim:error_event]]"] {
+            let (path, mut body) = request(surface, provider, model, true, false);
+            let index = if surface == Surface::OpenAi { 1 } else { 0 };
+            body["messages"][index]["content"] = json!(format!("one two three four five {knob}"));
+            let got = answer(gateway.post(path, &body).await, surface, true).await;
+            assert!(!got.terminated, "{surface:?} {knob}: {got:?}");
+            assert!(got.error.is_some(), "{surface:?} {knob}: {got:?}");
+        }
+    }
+    gateway.server.stop();
+}

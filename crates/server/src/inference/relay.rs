@@ -78,19 +78,17 @@ impl Relay {
             Codec::Bedrock => Decoder::Bedrock(bedrock::StreamDecoder::new(spec.model.clone())),
             Codec::BedrockInvoke => Decoder::BedrockInvoke(bedrock::InvokeStreamDecoder::new()),
         };
-        let tap = (spec.upstream.matches(spec.surface)
-            && !spec.keep_content
-            && !(spec.surface == Surface::OpenAi && !spec.client_wants_usage))
-            .then(|| {
-                StreamTap::new(match spec.surface {
-                    Surface::OpenAi => TapProtocol::OpenAi,
-                    Surface::Anthropic => TapProtocol::Anthropic,
-                })
-            });
-        let mode = if spec.upstream.matches(spec.surface) {
-            Mode::PassThrough {
-                reframe: spec.surface == Surface::OpenAi && !spec.client_wants_usage,
-            }
+        let pass_through = spec.upstream.matches(spec.surface);
+        // An OpenAI caller that did not ask for usage gets the stream re-framed without it.
+        let reframe = spec.surface == Surface::OpenAi && !spec.client_wants_usage;
+        let tap = (pass_through && !reframe && !spec.keep_content).then(|| {
+            StreamTap::new(match spec.surface {
+                Surface::OpenAi => TapProtocol::OpenAi,
+                Surface::Anthropic => TapProtocol::Anthropic,
+            })
+        });
+        let mode = if pass_through {
+            Mode::PassThrough { reframe }
         } else {
             Mode::Translate(match spec.surface {
                 Surface::OpenAi => Encoder::OpenAi(openai::StreamEncoder::new(

@@ -1,6 +1,7 @@
 //! Authentication (bearer tokens) and the role check for management writes.
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde_json::json;
@@ -17,7 +18,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts).ok_or_else(unauthorized)?;
+        let token = bearer_token(&parts.headers).ok_or_else(unauthorized)?;
         match state.snapshots.tokens.authenticate(token).await? {
             Some(principal) => Ok(Caller(principal)),
             None => Err(unauthorized()),
@@ -27,18 +28,17 @@ impl FromRequestParts<AppState> for Caller {
 
 /// The token from `Authorization: Bearer …`, or from `x-api-key` (which Anthropic's SDKs
 /// send instead).
-fn bearer_token(parts: &Parts) -> Option<&str> {
-    let from_authorization = parts
-        .headers
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let from_authorization = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
+        });
     from_authorization
-        .or_else(|| parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .map(str::trim)
         .filter(|t| !t.is_empty())
 }
 

@@ -184,10 +184,7 @@ async fn call(state: &AppState, target: &UpstreamTarget) -> ModelTest {
     }
     let response_headers = response.headers().clone();
     let body = response.bytes().await.unwrap_or_default();
-    let kind = match classify_error(target, status, &response_headers, &body).kind {
-        ErrorKind::InvalidRequest if status != 400 => ErrorKind::from_status(status),
-        kind => kind,
-    };
+    let kind = classify_error(target, status, &response_headers, &body).kind;
     failed(kind_message(kind, status))
 }
 

@@ -2,7 +2,7 @@
 //! request encoder, the response decoder and the error classifier of
 //! `switchboard-protocols`.
 
-use switchboard_protocols::error::{UpstreamError, classify_upstream_error};
+use switchboard_protocols::error::{ErrorKind, UpstreamError, classify_upstream_error};
 use switchboard_protocols::ir::{ChatRequest, ChatResponse};
 use switchboard_protocols::{ProtocolError, anthropic, bedrock, gemini, openai};
 use switchboard_providers::{UpstreamTarget, WireProtocol};
@@ -98,7 +98,7 @@ pub fn classify_error(
     headers: &reqwest::header::HeaderMap,
     body: &[u8],
 ) -> UpstreamError {
-    match target.protocol {
+    let mut error = match target.protocol {
         WireProtocol::BedrockConverse => {
             let kind = headers
                 .get("x-amzn-errortype")
@@ -109,7 +109,13 @@ pub fn classify_error(
         WireProtocol::OpenAiChat
         | WireProtocol::AnthropicMessages
         | WireProtocol::VertexAnthropic => classify_upstream_error(status, body),
+    };
+    // OpenAI labels even a missing key `invalid_request_error`: a generic type must not
+    // override a more specific status.
+    if error.kind == ErrorKind::InvalidRequest && status != 400 {
+        error.kind = ErrorKind::from_status(status);
     }
+    error
 }
 
 /// The usage of a whole answer read without decoding the answer itself (pass-through of an

@@ -158,17 +158,7 @@ fn prompt_text(body: &[u8]) -> String {
 
 /// The caller from `Authorization: Bearer` or `x-api-key` (what Anthropic's SDKs send).
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, Failure> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(SurfaceError::unauthorized)?;
+    let token = crate::auth::bearer_token(headers).ok_or_else(SurfaceError::unauthorized)?;
     match state.snapshots.tokens.authenticate(token).await {
         Ok(Some(principal)) => Ok(principal),
         Ok(None) => Err(SurfaceError::unauthorized().into()),

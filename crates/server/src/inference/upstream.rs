@@ -343,12 +343,7 @@ impl Exchange<'_> {
         let headers = response.headers().clone();
         let body = read_limited(response, MAX_ERROR_BODY).await;
         let classified = codec::classify_error(target, status, &headers, &body);
-        // OpenAI labels even a missing key `invalid_request_error`: a generic type must not
-        // override a more specific status.
-        let kind = match classified.kind {
-            ErrorKind::InvalidRequest if status != 400 => ErrorKind::from_status(status),
-            kind => kind,
-        };
+        let kind = classified.kind;
         let provider = self.resolved.provider.as_str();
         let mut error = match kind {
             ErrorKind::Authentication | ErrorKind::Permission => SurfaceError::new(

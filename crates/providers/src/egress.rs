@@ -3,7 +3,8 @@
 //!
 //! Layers of defence, each closing a hole the others leave:
 //! - the URL is checked before every request (scheme, userinfo, IP literals, internal
-//!   names) — reqwest never consults a resolver for IP literals;
+//!   names), or once for a [`PreparedTarget`] that is then reused unchanged — reqwest
+//!   never consults a resolver for IP literals;
 //! - host names resolve through [`PolicyResolver`], which refuses the whole name if any
 //!   address is blocked, so the connection goes only to addresses that were checked
 //!   (no second resolution for DNS rebinding to exploit);
@@ -16,6 +17,8 @@ use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use switchboard_core::egress::{EgressError, EgressPolicy};
+
+use crate::target::UpstreamTarget;
 
 /// Timeouts of outbound calls.
 #[derive(Clone, Copy, Debug)]
@@ -102,6 +105,38 @@ impl EgressClient {
         Ok(self.client.request(method, url))
     }
 
+    /// Checks a target's URLs once, so requests to it can skip the per-request parse and
+    /// check ([`Self::request_to`]). The target is immutable afterwards, so the check stays
+    /// valid for as long as it is kept; resolved addresses are still checked at connect.
+    pub fn prepare(&self, target: UpstreamTarget) -> Result<PreparedTarget, EgressFailure> {
+        let url = self.policy.check_url(&target.url)?;
+        let stream_url = if target.stream_url == target.url {
+            url.clone()
+        } else {
+            self.policy.check_url(&target.stream_url)?
+        };
+        Ok(PreparedTarget {
+            target,
+            url,
+            stream_url,
+        })
+    }
+
+    /// Starts a request to a target checked by [`Self::prepare`].
+    pub fn request_to(
+        &self,
+        method: reqwest::Method,
+        target: &PreparedTarget,
+        stream: bool,
+    ) -> reqwest::RequestBuilder {
+        let url = if stream {
+            &target.stream_url
+        } else {
+            &target.url
+        };
+        self.client.request(method, url.clone())
+    }
+
     /// Sends and waits for the response head, bounded by the first-byte timeout.
     pub async fn send(
         &self,
@@ -113,6 +148,16 @@ impl EgressClient {
             Ok(Err(error)) => Err(classify(&error)),
         }
     }
+}
+
+/// An [`UpstreamTarget`] whose URLs passed the egress policy, parsed once. The request
+/// path keeps these per organization snapshot, so a request neither rebuilds the target
+/// (nor decrypts its secret) nor re-parses and re-checks its URL.
+#[derive(Clone, Debug)]
+pub struct PreparedTarget {
+    pub target: UpstreamTarget,
+    url: reqwest::Url,
+    stream_url: reqwest::Url,
 }
 
 /// Maps a reqwest failure to what callers may learn: a blocked address is reported as such

@@ -101,7 +101,7 @@ impl Default for UpstreamSettings {
 }
 
 /// A call ready to be made, minus the body.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct UpstreamTarget {
     pub protocol: WireProtocol,
     /// The full URL of the generation endpoint.

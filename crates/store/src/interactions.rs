@@ -18,7 +18,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use switchboard_core::records::Timestamp;
 use switchboard_core::{OrgId, ProviderType, UserId};
 
@@ -280,34 +280,12 @@ impl StoredInvocation {
         Ok(row)
     }
 
-    /// See the module docs for the canonical form.
+    /// See the module docs for the canonical form. The array is serialized straight into
+    /// the digest: no intermediate JSON value or string (this runs once per invocation).
     pub fn compute_hash(&self) -> StoreResult<String> {
-        let canonical = serde_json::to_string(&json!([
-            "switchboard.invocation.v1",
-            self.prev_hash,
-            self.seq,
-            self.id,
-            self.org_id,
-            self.user_id,
-            self.surface,
-            self.provider,
-            self.model,
-            self.status,
-            self.error_name,
-            self.request_id,
-            self.labels,
-            self.tools,
-            self.metered,
-            self.input_tokens,
-            self.output_tokens,
-            self.first_token_ms,
-            self.total_ms,
-            self.created_at,
-            self.finished_at,
-        ]))
-        .map_err(StoreError::corrupt)?;
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
-        Ok(hex(digest.as_ref()))
+        let mut digest = DigestWriter(aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256));
+        serde_json::to_writer(&mut digest, &Canonical(self)).map_err(StoreError::corrupt)?;
+        Ok(hex(digest.0.finish().as_ref()))
     }
 
     /// The record, with `content` as decrypted by the caller.
@@ -341,6 +319,56 @@ impl StoredInvocation {
             finished_at: Timestamp::parse(&self.finished_at).map_err(|_| corrupt("finished_at"))?,
             content,
         })
+    }
+}
+
+/// The ledger's canonical array of one row (module docs), serialized element by element.
+struct Canonical<'a>(&'a StoredInvocation);
+
+impl Serialize for Canonical<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let row = self.0;
+        let mut seq = serializer.serialize_seq(Some(21))?;
+        seq.serialize_element(LEDGER_TAG)?;
+        seq.serialize_element(&row.prev_hash)?;
+        seq.serialize_element(&row.seq)?;
+        seq.serialize_element(&row.id)?;
+        seq.serialize_element(&row.org_id)?;
+        seq.serialize_element(&row.user_id)?;
+        seq.serialize_element(&row.surface)?;
+        seq.serialize_element(&row.provider)?;
+        seq.serialize_element(&row.model)?;
+        seq.serialize_element(&row.status)?;
+        seq.serialize_element(&row.error_name)?;
+        seq.serialize_element(&row.request_id)?;
+        seq.serialize_element(&row.labels)?;
+        seq.serialize_element(&row.tools)?;
+        seq.serialize_element(&row.metered)?;
+        seq.serialize_element(&row.input_tokens)?;
+        seq.serialize_element(&row.output_tokens)?;
+        seq.serialize_element(&row.first_token_ms)?;
+        seq.serialize_element(&row.total_ms)?;
+        seq.serialize_element(&row.created_at)?;
+        seq.serialize_element(&row.finished_at)?;
+        seq.end()
+    }
+}
+
+/// The first element of every canonical array: the ledger format's name and version.
+const LEDGER_TAG: &str = "switchboard.invocation.v1";
+
+/// Feeds serialized bytes to a SHA-256 context.
+struct DigestWriter(aws_lc_rs::digest::Context);
+
+impl std::io::Write for DigestWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -419,6 +447,7 @@ impl LedgerVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn periods_expire_no_later_than_the_retention() {
@@ -445,6 +474,60 @@ mod tests {
             30,
             later("2026-04-09T00:00:00.000Z")
         ));
+    }
+
+    /// The streamed canonical form is byte for byte the documented `json!` array, so
+    /// ledgers written before it keep verifying.
+    #[test]
+    fn ledger_hash_is_the_documented_canonical_array() {
+        let record = InvocationRecord {
+            id: "inv-\"1\"\u{2028}é".into(),
+            org_id: OrgId::new(),
+            user_id: UserId::new(),
+            surface: "openai".into(),
+            provider: Some(ProviderType::OpenAi),
+            model: None,
+            status: InvocationStatus::Failed,
+            error_name: Some("upstream_timeout".into()),
+            request_id: None,
+            labels: serde_json::from_str(r#"{"team":"a\\b","n":1}"#).unwrap(),
+            tools: vec!["search".into()],
+            metered: true,
+            input_tokens: 12,
+            output_tokens: u64::MAX,
+            first_token_ms: Some(7),
+            total_ms: 30,
+            created_at: Timestamp::parse("2026-03-10T23:59:00.000Z").unwrap(),
+            finished_at: Timestamp::parse("2026-03-10T23:59:01.500Z").unwrap(),
+            content: None,
+        };
+        let row = StoredInvocation::new(&record, &record.id, 42, GENESIS_HASH).unwrap();
+        let documented = json!([
+            "switchboard.invocation.v1",
+            row.prev_hash,
+            row.seq,
+            row.id,
+            row.org_id,
+            row.user_id,
+            row.surface,
+            row.provider,
+            row.model,
+            row.status,
+            row.error_name,
+            row.request_id,
+            row.labels,
+            row.tools,
+            row.metered,
+            row.input_tokens,
+            row.output_tokens,
+            row.first_token_ms,
+            row.total_ms,
+            row.created_at,
+            row.finished_at,
+        ])
+        .to_string();
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, documented.as_bytes());
+        assert_eq!(row.hash, hex(digest.as_ref()));
     }
 
     #[test]

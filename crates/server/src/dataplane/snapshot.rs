@@ -15,6 +15,7 @@ use switchboard_core::config::enabled_models;
 use switchboard_core::records::ProviderRecord;
 use switchboard_core::resolve::{OrgView, ProviderState};
 use switchboard_core::{OrgId, ProviderType, SecretValue};
+use switchboard_providers::PreparedTarget;
 use switchboard_store::{OrgConfig, SealedSecret, Store, StoreError};
 
 use super::tokens::TokenCache;
@@ -25,7 +26,15 @@ pub struct OrgSnapshot {
     /// Resolution input, in the contract's type order.
     pub states: Vec<ProviderState>,
     secrets: HashMap<String, SealedSecret>,
+    /// Upstream targets by provider and model, built on first use (secret decrypted, URL
+    /// checked) and reused for the snapshot's life: a configuration or secret change
+    /// replaces the whole snapshot, so a cached target is never stale.
+    targets: RwLock<HashMap<ProviderType, HashMap<String, Arc<PreparedTarget>>>>,
 }
+
+/// Targets cached per provider at most. Models are checked before a target is built, but a
+/// provider that accepts any model name must not grow the cache without bound.
+const MAX_TARGETS_PER_PROVIDER: usize = 256;
 
 impl OrgSnapshot {
     pub fn new(config: OrgConfig) -> Self {
@@ -39,6 +48,7 @@ impl OrgSnapshot {
             config,
             states,
             secrets,
+            targets: RwLock::default(),
         }
     }
 
@@ -67,7 +77,30 @@ impl OrgSnapshot {
         }
     }
 
-    /// Decrypts one secret for one upstream request.
+    /// The prepared target for `provider` and `model`, from the cache or from `prepare`
+    /// (failures are not cached: a fixed configuration arrives as a new snapshot anyway).
+    pub fn target<E>(
+        &self,
+        provider: ProviderType,
+        model: &str,
+        prepare: impl FnOnce() -> Result<PreparedTarget, E>,
+    ) -> Result<Arc<PreparedTarget>, E> {
+        if let Some(found) = read(&self.targets)
+            .get(&provider)
+            .and_then(|by_model| by_model.get(model))
+        {
+            return Ok(found.clone());
+        }
+        let prepared = Arc::new(prepare()?);
+        let mut targets = write(&self.targets);
+        let by_model = targets.entry(provider).or_default();
+        if by_model.len() < MAX_TARGETS_PER_PROVIDER {
+            by_model.insert(model.to_owned(), prepared.clone());
+        }
+        Ok(prepared)
+    }
+
+    /// Decrypts one secret (when a target is first prepared, and for validation).
     pub fn secret(&self, store: &dyn Store, name: &str) -> Option<SecretValue> {
         let sealed = self.secrets.get(name)?;
         match store.unseal(self.org_id(), sealed) {

@@ -2,6 +2,7 @@
 //! send it through the egress client (retrying only before anything reached the caller),
 //! and turn the answer into the caller's protocol.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -14,8 +15,8 @@ use switchboard_core::{ErrorName, Principal, SecretValue};
 use switchboard_protocols::error::ErrorKind;
 use switchboard_protocols::{anthropic, openai};
 use switchboard_providers::{
-    AuthError, EgressFailure, SecretSource, TargetError, UpstreamTarget, WireProtocol, authorize,
-    build_target,
+    AuthError, EgressFailure, PreparedTarget, SecretSource, TargetError, UpstreamTarget,
+    WireProtocol, authorize, build_target,
 };
 
 use super::codec::{self, Codec};
@@ -121,28 +122,33 @@ impl Exchange<'_> {
         headers: &HeaderMap,
         recording: &mut Option<Recording>,
     ) -> Result<Served, SurfaceError> {
-        let mut target = self.target()?;
-        let betas = self.invoke_model_betas(&target, headers);
+        let mut prepared = self.target()?;
+        let betas = self.invoke_model_betas(&prepared.target, headers);
         let codec = if betas.is_some() {
             Codec::BedrockInvoke
         } else {
-            Codec::of(target.protocol)
+            Codec::of(prepared.target.protocol)
         };
         let same_protocol = codec.matches(self.surface);
         let client_wants_usage = self.surface == Surface::OpenAi && self.stream && wants_usage(raw);
         let upstream_body = match &betas {
-            Some(betas) => self.invoke_model_body(raw, &mut target, betas)?,
-            None if same_protocol => self.pass_through_body(raw, &target),
-            None => self.translated_body(raw, &target)?,
+            Some(betas) => {
+                let (target, body) = self.invoke_model_call(raw, &prepared.target, betas)?;
+                let target = self.state.egress.prepare(target).map_err(egress_error)?;
+                prepared = Arc::new(target);
+                body
+            }
+            None if same_protocol => self.pass_through_body(raw, &prepared.target),
+            None => self.translated_body(raw, &prepared.target)?,
         };
-        let response = self.send(&target, headers, upstream_body).await?;
+        let response = self.send(&prepared, headers, upstream_body).await?;
         let (mut answer, outcome) = if self.stream {
             let recording = recording.take();
             let answer = self.relay_stream(response, codec, client_wants_usage, recording);
             (answer, Outcome::default())
         } else {
             let whole_same = same_protocol || codec == Codec::BedrockInvoke;
-            self.whole_answer(response, &target, codec, whole_same)
+            self.whole_answer(response, &prepared.target, codec, whole_same)
                 .await?
         };
         set_selection_headers(answer.headers_mut(), self.resolved);
@@ -173,21 +179,23 @@ impl Exchange<'_> {
         })
     }
 
-    /// The caller's Anthropic body as an InvokeModel body, and the target moved to the
-    /// InvokeModel operation.
-    fn invoke_model_body(
+    /// The target moved to the InvokeModel operation, and the caller's Anthropic body as
+    /// an InvokeModel body.
+    fn invoke_model_call(
         &self,
         raw: &RawObject<'_>,
-        target: &mut UpstreamTarget,
+        converse: &UpstreamTarget,
         betas: &[String],
-    ) -> Result<Vec<u8>, SurfaceError> {
-        let url = switchboard_providers::bedrock_invoke_url(target, self.stream)
+    ) -> Result<(UpstreamTarget, Vec<u8>), SurfaceError> {
+        let url = switchboard_providers::bedrock_invoke_url(converse, self.stream)
             .ok_or_else(SurfaceError::internal)?;
+        let mut target = converse.clone();
         target.url.clone_from(&url);
         target.stream_url = url;
         let body = raw.rewrite(&[("provider", Edit::Remove)]);
-        switchboard_protocols::bedrock::invoke_body(&body, betas)
-            .map_err(|e| SurfaceError::bad_request(e.to_string()))
+        let body = switchboard_protocols::bedrock::invoke_body(&body, betas)
+            .map_err(|e| SurfaceError::bad_request(e.to_string()))?;
+        Ok((target, body))
     }
 
     /// Whether this organization keeps interaction content (else only metadata is read).
@@ -195,23 +203,25 @@ impl Exchange<'_> {
         self.snapshot.config.settings.store_interaction_data
     }
 
-    fn target(&self) -> Result<UpstreamTarget, SurfaceError> {
-        let record = self
-            .snapshot
-            .provider(self.resolved.provider)
-            .ok_or_else(SurfaceError::internal)?;
-        let secrets = SnapshotSecrets {
-            snapshot: self.snapshot,
-            state: self.state,
-        };
-        build_target(
-            record.provider,
-            &record.config,
-            &self.resolved.model,
-            &self.state.settings.upstream,
-            &secrets,
-        )
-        .map_err(target_error)
+    /// The upstream target, prepared once per snapshot, provider and model.
+    fn target(&self) -> Result<Arc<PreparedTarget>, SurfaceError> {
+        let Resolved {
+            provider, model, ..
+        } = self.resolved;
+        self.snapshot.target(*provider, model, || {
+            let record = self
+                .snapshot
+                .provider(*provider)
+                .ok_or_else(SurfaceError::internal)?;
+            let secrets = SnapshotSecrets {
+                snapshot: self.snapshot,
+                state: self.state,
+            };
+            let settings = &self.state.settings.upstream;
+            let target = build_target(*provider, &record.config, model, settings, &secrets)
+                .map_err(target_error)?;
+            self.state.egress.prepare(target).map_err(egress_error)
+        })
     }
 
     /// Same protocol: the caller's body with the model replaced by the upstream's name, the
@@ -263,7 +273,7 @@ impl Exchange<'_> {
     /// answers are retried, so nothing has reached the caller yet.
     async fn send(
         &self,
-        target: &UpstreamTarget,
+        target: &PreparedTarget,
         caller_headers: &HeaderMap,
         body: Vec<u8>,
     ) -> Result<reqwest::Response, SurfaceError> {
@@ -286,7 +296,7 @@ impl Exchange<'_> {
                 tokio::time::sleep(wait.unwrap_or_default()).await;
                 continue;
             }
-            return Err(self.upstream_error(target, response).await);
+            return Err(self.upstream_error(&target.target, response).await);
         }
     }
 
@@ -294,10 +304,11 @@ impl Exchange<'_> {
     /// attempt: SigV4 signatures carry the time).
     async fn request(
         &self,
-        target: &UpstreamTarget,
+        prepared: &PreparedTarget,
         caller_headers: &HeaderMap,
         body: Bytes,
     ) -> Result<reqwest::RequestBuilder, SurfaceError> {
+        let target = &prepared.target;
         let mut headers = target.headers.clone();
         headers.insert(
             header::CONTENT_TYPE,
@@ -324,9 +335,7 @@ impl Exchange<'_> {
         )
         .await
         .map_err(auth_error)?;
-        let request = egress
-            .request(reqwest::Method::POST, url)
-            .map_err(egress_error)?;
+        let request = egress.request_to(reqwest::Method::POST, prepared, self.stream);
         Ok(request.headers(headers).body(body))
     }
 

@@ -42,20 +42,27 @@ macro_rules! ops_interactions {
                     .unwrap_or_default();
                 let mut keys = std::collections::HashMap::new();
                 for record in records {
-                    let id = Self::free_invocation_id(&mut tx, org, &record.id).await?;
-                    if id != record.id {
-                        report.renamed.push((record.id.clone(), id.clone()));
-                    }
                     seq += 1;
-                    let row = StoredInvocation::new(record, &id, seq, &hash)?;
-                    let content = match (&record.content, settings.store_interaction_data) {
-                        (Some(content), true) => Some(
-                            self.seal_content(&mut tx, org, record, &id, content, &mut keys)
-                                .await?,
-                        ),
-                        _ => None,
+                    let mut id = record.id.clone();
+                    // The id is almost always free; a clash (another replica stored the
+                    // same caller-chosen id) is detected by the insert itself.
+                    let row = loop {
+                        let row = StoredInvocation::new(record, &id, seq, &hash)?;
+                        let content = match (&record.content, settings.store_interaction_data) {
+                            (Some(content), true) => Some(
+                                self.seal_content(&mut tx, org, record, &id, content, &mut keys)
+                                    .await?,
+                            ),
+                            _ => None,
+                        };
+                        if Self::insert_invocation_row(&mut tx, &row, content).await? {
+                            break row;
+                        }
+                        id = super::support::renamed_invocation_id(&record.id);
                     };
-                    Self::insert_invocation_row(&mut tx, &row, content).await?;
+                    if id != record.id {
+                        report.renamed.push((record.id.clone(), id));
+                    }
                     hash = row.hash;
                     report.inserted += 1;
                 }
@@ -69,12 +76,19 @@ macro_rules! ops_interactions {
                 Ok(())
             }
 
-            /// Creates the organization's ledger head if needed and locks it; returns the
-            /// last seq and hash. An unknown organization is `NotFound`.
+            /// Locks the organization's ledger head, creating it on the first write;
+            /// returns the last seq and hash. An unknown organization is `NotFound`.
             async fn lock_invocation_chain(
                 conn: &mut Conn,
                 org: OrgId,
             ) -> StoreResult<(i64, String)> {
+                let head = sqlx::query(LOCK_CHAIN_SQL)
+                    .bind(org.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if let Some(row) = head {
+                    return Ok((row.int("seq")?, row.text("hash")?));
+                }
                 sqlx::query(sql::ENSURE_INVOCATION_CHAIN)
                     .bind(org.to_string())
                     .bind(audit::GENESIS_HASH)
@@ -93,36 +107,14 @@ macro_rules! ops_interactions {
                 Ok((row.int("seq")?, row.text("hash")?))
             }
 
-            /// `id`, or a suffixed variant when another replica already stored a record
-            /// under it (never drop a record over a clash).
-            async fn free_invocation_id(
-                conn: &mut Conn,
-                org: OrgId,
-                id: &str,
-            ) -> StoreResult<String> {
-                let mut candidate = id.to_owned();
-                loop {
-                    let taken = sqlx::query(sql::INVOCATION_EXISTS)
-                        .bind(org.to_string())
-                        .bind(&candidate)
-                        .fetch_optional(&mut *conn)
-                        .await?
-                        .is_some();
-                    if !taken {
-                        return Ok(candidate);
-                    }
-                    let suffix = uuid::Uuid::new_v4().simple().to_string();
-                    candidate = format!("{id}.dup-{}", &suffix[..8]);
-                }
-            }
-
+            /// Inserts the row unless its id is taken in its organization (`false`).
             async fn insert_invocation_row(
                 conn: &mut Conn,
                 row: &StoredInvocation,
                 content: Option<(String, Vec<u8>)>,
-            ) -> StoreResult<()> {
+            ) -> StoreResult<bool> {
                 let (period, blob) = content.unzip();
-                sqlx::query(sql::INSERT_INVOCATION)
+                let done = sqlx::query(sql::INSERT_INVOCATION)
                     .bind(&row.id)
                     .bind(&row.org_id)
                     .bind(row.seq)
@@ -148,7 +140,7 @@ macro_rules! ops_interactions {
                     .bind(blob)
                     .execute(&mut *conn)
                     .await?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
 
             /// Encrypts one record's content under its period's key (created on first use).

@@ -143,13 +143,11 @@ pub const ENSURE_INVOCATION_CHAIN: &str = "INSERT INTO invocation_chain (org_id,
 pub const INVOCATION_CHAIN_HEAD: &str = "SELECT seq, hash FROM invocation_chain WHERE org_id = $1";
 pub const UPDATE_INVOCATION_CHAIN: &str =
     "UPDATE invocation_chain SET seq = $2, hash = $3 WHERE org_id = $1";
-pub const INVOCATION_EXISTS: &str =
-    "SELECT 1 AS one FROM invocations WHERE org_id = $1 AND id = $2";
 pub const INSERT_INVOCATION: &str = "INSERT INTO invocations (id, org_id, seq, user_id, surface, \
     provider, model, status, error_name, request_id, labels, tools, metered, input_tokens, \
     output_tokens, first_token_ms, total_ms, created_at, finished_at, prev_hash, hash, \
     content_period, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-    $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
+    $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) ON CONFLICT (org_id, id) DO NOTHING";
 pub const GET_INVOCATION: &str = concat!(
     "SELECT ",
     invocation_columns!(),

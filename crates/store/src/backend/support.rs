@@ -208,3 +208,10 @@ mod tests {
         assert!(at > now);
     }
 }
+
+/// A variant of a caller-chosen invocation id that clashed with a stored one (never drop
+/// a record over a clash).
+pub(crate) fn renamed_invocation_id(id: &str) -> String {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{id}.dup-{}", &suffix[..8])
+}

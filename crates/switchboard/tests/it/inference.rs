@@ -685,3 +685,58 @@ async fn pass_through_streams_without_kept_content_tell_the_truth() {
     }
     gateway.server.stop();
 }
+
+/// Upstream targets are prepared once per configuration snapshot (secret decrypted, URL
+/// checked); a changed secret or configuration must reach the very next request.
+#[tokio::test]
+async fn prepared_targets_follow_secret_and_configuration_changes() {
+    for backend in backends() {
+        let gateway = Gateway::start(backend).await;
+        let hello = json!({ "provider": "openai-compatible", "model": "compat-model",
+            "messages": [{ "role": "user", "content": "hi" }] });
+        let last_upstream = || {
+            let requests = gateway.sim.handle.requests();
+            let last = requests.last().expect("the upstream saw a request").clone();
+            (
+                last.header("authorization").unwrap_or_default().to_owned(),
+                last.header("x-team").unwrap_or_default().to_owned(),
+            )
+        };
+        assert_eq!(chat(&gateway, hello.clone()).await.0, 200);
+        assert_eq!(
+            last_upstream(),
+            (
+                format!("Bearer {}", crate::gateway::COMPAT_TOKEN),
+                "ml".to_owned()
+            )
+        );
+
+        gateway
+            .server
+            .patch(
+                "/v1/organization/secrets/compat-token",
+                &gateway.org.admin,
+                json!({ "secretValue": "compat-token-v2" }),
+            )
+            .await
+            .expect(200);
+        assert_eq!(chat(&gateway, hello.clone()).await.0, 200);
+        assert_eq!(last_upstream().0, "Bearer compat-token-v2");
+
+        gateway
+            .server
+            .put(
+                "/v1/llm-providers/openai-compatible",
+                &gateway.org.admin,
+                json!({ "config": { "customHeaders": { "x-team": "research" } } }),
+            )
+            .await
+            .expect(200);
+        assert_eq!(chat(&gateway, hello).await.0, 200);
+        assert_eq!(
+            last_upstream(),
+            ("Bearer compat-token-v2".to_owned(), "research".to_owned())
+        );
+        gateway.server.stop();
+    }
+}

@@ -174,6 +174,13 @@ pub(crate) fn check_applied(
     Ok(())
 }
 
+/// A variant of a caller-chosen invocation id that clashed with a stored one (never drop
+/// a record over a clash).
+pub(crate) fn renamed_invocation_id(id: &str) -> String {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{id}.dup-{}", &suffix[..8])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,11 +214,4 @@ mod tests {
         assert_eq!(ttl, MAX_TTL_SECONDS);
         assert!(at > now);
     }
-}
-
-/// A variant of a caller-chosen invocation id that clashed with a stored one (never drop
-/// a record over a clash).
-pub(crate) fn renamed_invocation_id(id: &str) -> String {
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    format!("{id}.dup-{}", &suffix[..8])
 }

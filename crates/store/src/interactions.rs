@@ -280,12 +280,14 @@ impl StoredInvocation {
         Ok(row)
     }
 
-    /// See the module docs for the canonical form. The array is serialized straight into
-    /// the digest: no intermediate JSON value or string (this runs once per invocation).
+    /// See the module docs for the canonical form. The array is serialized field by field
+    /// into one buffer and hashed in one call: no intermediate JSON value, and no digest
+    /// update per token (this runs once per invocation).
     pub fn compute_hash(&self) -> StoreResult<String> {
-        let mut digest = DigestWriter(aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256));
-        serde_json::to_writer(&mut digest, &Canonical(self)).map_err(StoreError::corrupt)?;
-        Ok(hex(digest.0.finish().as_ref()))
+        let mut canonical = Vec::with_capacity(768);
+        serde_json::to_writer(&mut canonical, &Canonical(self)).map_err(StoreError::corrupt)?;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &canonical);
+        Ok(hex(digest.as_ref()))
     }
 
     /// The record, with `content` as decrypted by the caller.
@@ -357,20 +359,6 @@ impl Serialize for Canonical<'_> {
 
 /// The first element of every canonical array: the ledger format's name and version.
 const LEDGER_TAG: &str = "switchboard.invocation.v1";
-
-/// Feeds serialized bytes to a SHA-256 context.
-struct DigestWriter(aws_lc_rs::digest::Context);
-
-impl std::io::Write for DigestWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.update(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Walks one organization's invocation ledger in seq order; reports the first broken row,
 /// then checks that the chain ends at the recorded head.

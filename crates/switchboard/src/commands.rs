@@ -12,6 +12,8 @@ use switchboard_server::{AppState, bootstrap};
 
 /// How often the server looks for configuration written by the CLI or other replicas.
 const CONFIG_REFRESH: std::time::Duration = std::time::Duration::from_millis(500);
+/// How often the allocator's free memory is checked (and returned after a burst).
+const MEMORY_TRIM_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 use switchboard_store::{Actor, Store};
 use tracing_subscriber::EnvFilter;
 
@@ -88,6 +90,7 @@ async fn serve(settings: Resolved) -> Result<ExitCode> {
     let addr = listener.local_addr()?;
     let snapshots = Snapshots::new(store.clone()).await?;
     snapshots.spawn_refresher(CONFIG_REFRESH);
+    switchboard_server::memory::spawn_trimmer(MEMORY_TRIM_CHECK);
     let egress = EgressClient::new(settings.server.egress.clone(), settings.server.timeouts)
         .context("cannot build the outbound HTTP client")?;
     tracing::info!(%addr, backend = store.backend(), "listening");

@@ -4,7 +4,8 @@
 //! A request reserves its queue slot when it begins ([`Recorder::reserve`]), so when the
 //! queue is full it is refused up front (503 with `Retry-After`) rather than having its
 //! record dropped after the work was done; the slot is filled when the invocation ends.
-//! One writer task drains the queue in batches, one transaction per organization and batch,
+//! One writer task drains the queue in batches (a partial batch waits a few milliseconds for
+//! more: group commit), one transaction per organization and batch,
 //! retrying with back-off while the database is unavailable. On shutdown the sender is
 //! closed and the writer drains whatever is queued before [`Recorder::close`] returns.
 
@@ -21,6 +22,9 @@ use super::inflight::InFlight;
 
 /// Records written per batch at most.
 const BATCH: usize = 256;
+/// How long a partial batch waits for more records (see [`gather_more`]). Records are
+/// visible to polling while they wait (`inflight`), so only the database write is later.
+const GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(5);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -92,6 +96,7 @@ async fn write_loop(
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        gather_more(&mut receiver, &mut batch).await;
         let mut by_org: BTreeMap<OrgId, Vec<InvocationRecord>> = BTreeMap::new();
         for record in batch.drain(..) {
             by_org.entry(record.org_id).or_default().push(record);
@@ -104,6 +109,25 @@ async fn write_loop(
         }
     }
     tracing::debug!("invocation writer drained");
+}
+
+/// Group commit: a batch that is not full waits [`GROUP_COMMIT_WINDOW`] for more records,
+/// so steady light traffic costs one transaction per window instead of one per request.
+/// (On shutdown the queue closes and whatever is queued is taken at once.)
+async fn gather_more(
+    receiver: &mut mpsc::Receiver<InvocationRecord>,
+    batch: &mut Vec<InvocationRecord>,
+) {
+    if batch.len() >= BATCH || receiver.is_closed() {
+        return;
+    }
+    tokio::time::sleep(GROUP_COMMIT_WINDOW).await;
+    while batch.len() < BATCH {
+        match receiver.try_recv() {
+            Ok(record) => batch.push(record),
+            Err(_) => break,
+        }
+    }
 }
 
 /// Writes one organization's records (one transaction, so a retry never duplicates).

@@ -9,11 +9,7 @@ use switchboard_core::{Role, SecretValue};
 use switchboard_providers::EgressClient;
 use switchboard_server::dataplane::Snapshots;
 use switchboard_server::{AppState, bootstrap};
-
-/// How often the server looks for configuration written by the CLI or other replicas.
-const CONFIG_REFRESH: std::time::Duration = std::time::Duration::from_millis(500);
-/// How often the allocator's free memory is checked (and returned after a burst).
-const MEMORY_TRIM_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+use switchboard_sim::SimConfig;
 use switchboard_store::{Actor, Store};
 use tracing_subscriber::EnvFilter;
 
@@ -22,7 +18,11 @@ use crate::cli::{
 };
 use crate::config::{self, Resolved};
 use crate::keys;
-use switchboard_sim::SimConfig;
+
+/// How often the server looks for configuration written by the CLI or other replicas.
+const CONFIG_REFRESH: std::time::Duration = std::time::Duration::from_millis(500);
+/// How often the allocator's free memory is checked (and returned after a burst).
+const MEMORY_TRIM_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let settings = config::resolve(cli.settings)?;
@@ -48,20 +48,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// JSON lines on stderr, written by a background thread so that request threads never
-/// block on the terminal or a pipe. The server logs at `info` by default; one-shot commands
+/// JSON lines on stderr, written in batches by a background thread ([`crate::logwriter`]) so
+/// that request threads never block on the terminal or a pipe, nor wake a thread per line. The server logs at `info` by default; one-shot commands
 /// only warn, so their stdout stays clean for scripts. The returned guard flushes on drop.
-fn init_logging(
-    filter: Option<&str>,
-    serving: bool,
-) -> tracing_appender::non_blocking::WorkerGuard {
+fn init_logging(filter: Option<&str>, serving: bool) -> crate::logwriter::FlushGuard {
     let default = if serving { "info" } else { "warn" };
     let filter =
         EnvFilter::try_new(filter.unwrap_or(default)).unwrap_or_else(|_| EnvFilter::new(default));
-    // Not lossy: when the buffer is full, logging waits rather than dropping lines.
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stderr());
+    let (writer, guard) = crate::logwriter::batched(std::io::stderr());
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod keys;
+mod logwriter;
 
 use clap::Parser;
 

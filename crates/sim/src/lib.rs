@@ -310,9 +310,10 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<Runni
     let (router, handle) = router(config);
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let serve = axum::serve(listener, router).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
+        let serve =
+            axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
         if let Err(err) = serve.await {
             tracing::warn!(%err, "provider simulator stopped with an error");
         }

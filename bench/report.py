@@ -337,36 +337,6 @@ def render(r, out_md):
                      f"{fmt(round(rss / 1024, 1) if rss else None, 'MiB')} |")
         L.append("")
 
-    floor_path = os.path.join(HERE, "results", "floor.json")
-    if os.path.exists(floor_path):
-        with open(floor_path) as f:
-            fl = json.load(f)
-        fs = fl["scenarios"]
-        L.append("### One extra hop: byte relay vs Switchboard (separate run, "
-                 f"{fl['date']}, load at start "
-                 f"{', '.join(f'{x:.2f}' for x in fl['machine']['load_at_start'])})")
-        L.append("")
-        L.append("`bench/run --no-peers --only c1,stream --name floor.json`: direct, relay and "
-                 "Switchboard alternating in one run. What Switchboard adds beyond the relay is "
-                 "what its code costs; the relay's own figure is the machine's floor.")
-        L.append("")
-        L.append("| scenario | metric | relay added p50 | relay added p99 | Switchboard added p50 "
-                 "| Switchboard added p99 |")
-        L.append("|---|---|---|---|---|---|")
-        for key, metric, label in (("c1_instant", "added_us", "latency, c=1"),
-                                   ("c1_delay20", "added_us", "latency, c=1, 20 ms upstream"),
-                                   ("ttft", "added_ttft_us", "time to first token"),
-                                   ("stream_paced", "added_gap_us", "inter-chunk gap")):
-            rl, sw = g(fs, key, metric, "relay"), g(fs, key, metric, "switchboard")
-            if rl and sw:
-                L.append(f"| {key} | {label} | {fmt(rl['p50'])} | {fmt(rl['p99'])} | "
-                         f"{fmt(sw['p50'])} | {fmt(sw['p99'])} |")
-        cpu = g(fs, "c1_instant", "switchboard_cpu_us_per_req")
-        if cpu:
-            L.append("")
-            L.append(f"Switchboard CPU per request at c=1 in that run: {fmt(cpu)}.")
-        L.append("")
-
     L.append("## Peers")
     L.append("")
     for p, info in r.get("peers", {}).items():

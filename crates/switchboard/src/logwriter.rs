@@ -1,11 +1,14 @@
 //! The log sink: lines are appended to a shared buffer and a writer thread moves them to
-//! stderr in batches, at most [`LINGER`] after the first line of a batch.
+//! stderr in batches, every [`LINGER`] while lines keep coming.
 //!
 //! Why not a channel with a writer thread per line (tracing-appender): measured with
 //! `strace` at one request at a time, every access-log line woke the writer thread, which
 //! wrote it, spun through four `sched_yield`s and slept again — seven system calls and two
-//! context switches per request on the core that serves it. Here a request's line costs a
-//! mutex and a copy; the writer wakes once per batch.
+//! context switches per request on the core that serves it — and the access-log line is
+//! written before the response leaves, so that cost sat on every request's latency and on
+//! every stream's first token. Here a line costs a mutex and a copy. While lines keep
+//! coming the writer wakes on its own timer and no logger ever signals it; after
+//! [`IDLE_BEFORE_SLEEP`] without lines it sleeps until the next line signals it once.
 //!
 //! Nothing is dropped: when stderr cannot keep up and the buffer reaches [`MAX_BUFFERED`],
 //! loggers wait for the writer. Dropping the [`FlushGuard`] writes everything still buffered.
@@ -23,16 +26,21 @@ const LINGER: Duration = Duration::from_millis(20);
 const FLUSH_BYTES: usize = 64 << 10;
 /// Loggers wait for the writer beyond this.
 const MAX_BUFFERED: usize = 8 << 20;
+/// Empty batches before the writer stops waking on its timer.
+const IDLE_BEFORE_SLEEP: u32 = 50;
 
 #[derive(Default)]
 struct State {
     lines: Vec<u8>,
     closed: bool,
+    /// The writer waits for a signal rather than its timer: the next line must wake it.
+    writer_asleep: bool,
 }
 
 struct Shared {
     state: Mutex<State>,
-    /// Signals the writer: a batch started, grew past [`FLUSH_BYTES`], or the sink closed.
+    /// Signals the writer: a line arrived while it slept, the buffer grew past
+    /// [`FLUSH_BYTES`], or the sink closed.
     to_writer: Condvar,
     /// Signals waiting loggers that the buffer was taken.
     drained: Condvar,
@@ -77,13 +85,15 @@ pub fn batched(output: impl Write + Send + 'static) -> (BatchedWriter, FlushGuar
 
 fn write_batches(shared: &Shared, mut output: impl Write) {
     let mut spare = Vec::new();
+    let mut idle_batches = 0;
     loop {
         let mut state = shared.lock();
-        while state.lines.is_empty() && !state.closed {
-            state = wait(&shared.to_writer, state);
-        }
-        if state.lines.is_empty() {
-            return; // closed and drained
+        if state.lines.is_empty() && !state.closed && idle_batches >= IDLE_BEFORE_SLEEP {
+            state.writer_asleep = true;
+            while state.writer_asleep && !state.closed {
+                state = wait(&shared.to_writer, state);
+            }
+            idle_batches = 0;
         }
         if !state.closed && state.lines.len() < FLUSH_BYTES {
             state = shared
@@ -92,6 +102,14 @@ fn write_batches(shared: &Shared, mut output: impl Write) {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+        if state.lines.is_empty() {
+            if state.closed {
+                return;
+            }
+            idle_batches += 1;
+            continue;
+        }
+        idle_batches = 0;
         std::mem::swap(&mut state.lines, &mut spare);
         drop(state);
         shared.drained.notify_all();
@@ -126,11 +144,10 @@ impl Write for LineWriter<'_> {
         while state.lines.len() >= MAX_BUFFERED && !state.closed {
             state = wait(&self.shared.drained, state);
         }
-        let starts_batch = state.lines.is_empty();
         state.lines.extend_from_slice(bytes);
-        let full = state.lines.len() >= FLUSH_BYTES;
+        let wake = std::mem::take(&mut state.writer_asleep) || state.lines.len() >= FLUSH_BYTES;
         drop(state);
-        if starts_batch || full {
+        if wake {
             self.shared.to_writer.notify_one();
         }
         Ok(bytes.len())
@@ -177,8 +194,30 @@ mod tests {
         }
     }
 
+    fn wait_for(output: &Captured, text: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while output.text() != text && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(output.text(), text);
+    }
+
     #[test]
-    fn lines_arrive_in_order_within_the_linger_and_all_by_the_guard() {
+    fn a_sleeping_writer_wakes_for_the_next_line() {
+        let output = Captured::default();
+        let (writer, guard) = batched(output.clone());
+        writer.make_writer().write_all(b"before\n").unwrap();
+        wait_for(&output, "before\n");
+        // Long enough for the writer to stop waking on its timer.
+        std::thread::sleep(LINGER * (IDLE_BEFORE_SLEEP + 10));
+        assert!(guard.shared.lock().writer_asleep, "idle: the writer sleeps");
+        writer.make_writer().write_all(b"after\n").unwrap();
+        wait_for(&output, "before\nafter\n");
+        drop(guard);
+    }
+
+    #[test]
+    fn lines_arrive_in_order_after_a_linger_and_all_by_the_guard() {
         let output = Captured::default();
         let (writer, guard) = batched(output.clone());
         writer.make_writer().write_all(b"first\n").unwrap();

@@ -112,6 +112,14 @@ impl Relay {
         }
     }
 
+    /// Whether [`Self::push`] hands the upstream bytes back unchanged (same protocol, no
+    /// re-framing). The caller can then forward a chunk first and push it afterwards, so that
+    /// decoding a large chunk (an instant upstream sends the whole answer in one read) does
+    /// not delay its first token.
+    pub fn forwards_raw(&self) -> bool {
+        self.tap.is_some() || matches!(self.mode, Mode::PassThrough { reframe: false })
+    }
+
     /// Feeds one upstream chunk; returns the bytes for the caller (possibly empty).
     pub fn push(&mut self, chunk: Bytes) -> Bytes {
         if let Some(tap) = &mut self.tap {

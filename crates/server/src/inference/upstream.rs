@@ -447,6 +447,7 @@ impl Exchange<'_> {
             upstream: response.bytes_stream(),
             relay,
             recording,
+            forwarded_unread: None,
             ended: false,
         };
         let body = futures_util::stream::unfold(state, |mut state| async move {
@@ -474,6 +475,9 @@ struct StreamState<S> {
     upstream: S,
     relay: Relay,
     recording: Option<Recording>,
+    /// A chunk already given to the caller unchanged but not yet read by the relay: it is
+    /// read on the next poll, once the caller has it (see [`Relay::forwards_raw`]).
+    forwarded_unread: Option<Bytes>,
     ended: bool,
 }
 
@@ -487,7 +491,12 @@ where
             return None;
         }
         loop {
+            self.catch_up();
             let out = match self.upstream.next().await {
+                Some(Ok(chunk)) if self.relay.forwards_raw() => {
+                    self.forwarded_unread = Some(chunk.clone());
+                    chunk
+                }
                 Some(Ok(chunk)) => self.relay.push(chunk),
                 Some(Err(error)) => {
                     tracing::debug!(%error, "upstream stream broke");
@@ -504,7 +513,15 @@ where
         }
     }
 
+    /// Lets the relay read what was forwarded before it looked.
+    fn catch_up(&mut self) {
+        if let Some(chunk) = self.forwarded_unread.take() {
+            self.relay.push(chunk);
+        }
+    }
+
     fn end(&mut self, close: impl FnOnce(&mut Relay) -> Bytes) -> Bytes {
+        self.catch_up();
         self.ended = true;
         let out = close(&mut self.relay);
         if let Some(recording) = self.recording.take() {

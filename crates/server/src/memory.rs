@@ -12,8 +12,10 @@
 
 use std::time::Duration;
 
-/// Trim once memory in use has dropped this far below its peak since the last trim…
-const MIN_DROP_BYTES: usize = 8 << 20;
+/// Trim once memory in use has dropped this far below its peak since the last trim… (small
+/// enough that what a burst's tail frees after an earlier trim is returned too; at most one
+/// trim per period either way)
+const MIN_DROP_BYTES: usize = 2 << 20;
 /// …and what is free is at least this share (in percent) of what the allocator holds.
 const MIN_FREE_PERCENT: usize = 25;
 

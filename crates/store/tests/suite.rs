@@ -1447,10 +1447,15 @@ async fn org_config_is_one_snapshot(h: Harness) {
     let org = a.org.id;
     let base = h.store.config_version().await.unwrap();
     const WRITES: i64 = 30;
+    // The writes start once the first load is done, so loads and writes always overlap
+    // (a fast back end could otherwise finish all writes before the first load).
+    let (first_load_done, first_load) = tokio::sync::oneshot::channel::<()>();
+    let mut first_load_done = Some(first_load_done);
     let writer = {
         let store = h.store.clone();
         let actor = admin(&a);
         tokio::spawn(async move {
+            first_load.await.unwrap();
             for n in 1..=WRITES {
                 let model = format!("m{n}");
                 store
@@ -1469,6 +1474,9 @@ async fn org_config_is_one_snapshot(h: Harness) {
             Some(defaults) => assert_eq!(defaults.model, format!("m{n}")),
         }
         seen += 1;
+        if let Some(done) = first_load_done.take() {
+            done.send(()).unwrap();
+        }
         if n == WRITES {
             break;
         }

@@ -250,6 +250,18 @@ impl Gateway {
             "project": "my-project-1", "location": "us-east5", "models": [{ "name": "claude-sonnet-4-5@20250929" }] })).await;
     }
 
+    /// Switches the organization to keeping no interaction content.
+    pub async fn keep_no_content(&self) {
+        self.server
+            .put(
+                "/v1/organization/ai-settings",
+                &self.org.admin,
+                json!({ "storeInteractionData": false }),
+            )
+            .await
+            .expect(200);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.base_url)
     }

@@ -651,15 +651,7 @@ async fn anthropic_betas_on_bedrock_use_invoke_model() {
 #[tokio::test]
 async fn pass_through_streams_without_kept_content_tell_the_truth() {
     let gateway = Gateway::start(Backend::Sqlite).await;
-    gateway
-        .server
-        .put(
-            "/v1/organization/ai-settings",
-            &gateway.org.admin,
-            json!({ "storeInteractionData": false }),
-        )
-        .await
-        .expect(200);
+    gateway.keep_no_content().await;
     for (surface, provider, model) in [
         (Surface::OpenAi, "openai", "gpt-5"),
         (Surface::Anthropic, "anthropic", "claude-opus-4-6"),

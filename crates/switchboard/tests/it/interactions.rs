@@ -436,14 +436,7 @@ async fn opting_out_stores_no_content() {
         let server = &gateway.server;
         let kept = chat(&gateway, &member, "openai", "kept-prompt-4e1d").await;
         assert!(stored_record(server, &member, &kept).await["content"].is_object());
-        server
-            .put(
-                "/v1/organization/ai-settings",
-                &admin,
-                json!({ "storeInteractionData": false }),
-            )
-            .await
-            .expect(200);
+        gateway.keep_no_content().await;
         let marker = "optout-marker-9b2c7f";
         let id = chat(&gateway, &member, "openai", marker).await;
         let body = json!({ "userPrompt": marker, "provider": "managed", "model": "gpt-5" });

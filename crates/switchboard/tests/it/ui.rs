@@ -686,15 +686,7 @@ async fn invocations_and_usage_follow_the_api_visibility() {
         let (member_id, member_token) =
             ui_user(&gateway, "ui-member@acme.test", "member", MEMBER_PASSWORD);
         let kept = chat(&gateway, &member_token, "<b>the member asks</b>").await;
-        gateway
-            .server
-            .put(
-                "/v1/organization/ai-settings",
-                &gateway.org.admin,
-                json!({ "storeInteractionData": false }),
-            )
-            .await
-            .expect(200);
+        gateway.keep_no_content().await;
         let unkept = chat(&gateway, &gateway.org.admin, "the admin asks").await;
 
         let mut admin = Browser::new(&gateway.server);

@@ -78,6 +78,7 @@ pub mod anthropic;
 pub mod bedrock;
 pub mod error;
 pub mod eventstream;
+pub mod framing;
 pub mod gemini;
 pub mod ir;
 pub mod openai;

@@ -27,6 +27,13 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => Self(PortError::not_found("The resource")),
             StoreError::Conflict(message) => Self(PortError::new(ErrorName::Conflict, message)),
             StoreError::Invalid(message) => Self(PortError::invalid_request(message)),
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "database unavailable");
+                Self(PortError::new(
+                    ErrorName::Unavailable,
+                    "The database is unavailable; retry shortly",
+                ))
+            }
             other => {
                 tracing::error!(error = %other, "store error");
                 Self(PortError::internal())
@@ -40,6 +47,11 @@ impl IntoResponse for ApiError {
         let status =
             StatusCode::from_u16(self.0.name.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, Json(self.0.envelope())).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

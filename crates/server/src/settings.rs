@@ -20,6 +20,8 @@ pub struct Settings {
     /// Operator-level upstream URLs and the managed provider's keys.
     pub upstream: UpstreamSettings,
     pub timeouts: Timeouts,
+    /// An upstream stream silent this long is ended with `upstream_timeout`.
+    pub stream_idle_timeout: std::time::Duration,
     /// Recorder queue, managed-provider limits and the content purge.
     pub interactions: crate::interactions::InteractionSettings,
 }

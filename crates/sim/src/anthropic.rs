@@ -435,6 +435,7 @@ fn stream(message: Arc<Message>, answer: Answer, knobs: &Knobs) -> Response {
         frames: Box::new(lead.into_iter().chain(content).chain(tail)),
         delay: knobs.chunk_delay,
         cut_after: knobs.cut_after,
+        faults: knobs.faults,
         error_frame,
     };
     reply::sse(headers(), sse::body(plan))

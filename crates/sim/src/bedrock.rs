@@ -422,6 +422,7 @@ fn stream_response(answer: Answer, knobs: &Knobs) -> Response {
         frames: Box::new(lead.into_iter().chain(content).chain(tail)),
         delay: knobs.chunk_delay,
         cut_after: knobs.cut_after,
+        faults: knobs.faults,
         error_frame,
     };
     let mut headers = response_headers();

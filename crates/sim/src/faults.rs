@@ -21,6 +21,7 @@ pub(crate) struct Directives {
     pub delay_ms: Option<u64>,
     pub chunks: Option<usize>,
     pub latency_ms: Option<u64>,
+    pub faults: crate::sse::StreamFaults,
 }
 
 impl Directives {
@@ -37,6 +38,9 @@ impl Directives {
             "delay_ms" => self.delay_ms = value.parse().ok(),
             "chunks" => self.chunks = value.parse().ok(),
             "latency_ms" => self.latency_ms = value.parse().ok(),
+            "stall_after" => self.faults.stall_after = value.parse().ok(),
+            "cut_mid_event" => self.faults.cut_mid_event = value.parse().ok(),
+            "no_terminator" => self.faults.no_terminator = true,
             _ => {}
         }
     }
@@ -72,6 +76,7 @@ pub(crate) struct Knobs {
     pub hang: bool,
     pub cut_after: Option<usize>,
     pub error_event: bool,
+    pub faults: crate::sse::StreamFaults,
 }
 
 impl Knobs {
@@ -89,6 +94,7 @@ impl Knobs {
             hang: directives.hang,
             cut_after: directives.cut_after,
             error_event: directives.error_event,
+            faults: directives.faults,
         }
     }
 

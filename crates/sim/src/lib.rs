@@ -58,6 +58,11 @@
 //!   terminator (the client sees a body error, not a clean end).
 //! * `[[sim:error_event]]`: after 2 content chunks send the protocol's mid-stream error
 //!   (`data: {"error":…}` / `event: error` overloaded) and end the body.
+//! * `[[sim:stall_after=1]]`: stream 1 content chunk, then go silent without closing.
+//! * `[[sim:cut_mid_event=2]]`: stream 2 content chunks, then half of the next event, then
+//!   abort the connection.
+//! * `[[sim:no_terminator]]`: the whole answer but its last frame (`[DONE]`, `message_stop`,
+//!   Bedrock's `metadata`), then a clean end of the body.
 //!
 //! Streams are generated lazily frame by frame, so a slow reader back-pressures the simulator.
 

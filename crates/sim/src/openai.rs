@@ -480,6 +480,7 @@ fn stream(ctx: Arc<Ctx>, answer: Answer, knobs: &Knobs, include_usage: bool) -> 
         frames: Box::new(lead.into_iter().chain(content).chain(tail)),
         delay: knobs.chunk_delay,
         cut_after: knobs.cut_after,
+        faults: knobs.faults,
         error_frame,
     };
     reply::sse(ctx.flavor.headers(), sse::body(plan))

@@ -1,5 +1,5 @@
 //! Protocol-neutral stream driver: turns a lazy sequence of already-framed SSE events into a
-//! response body, applying chunk delay, `cut_after` and `error_event`.
+//! response body, applying chunk delay, `cut_after`, `error_event` and the [`StreamFaults`].
 //!
 //! Frames are produced one at a time only when the body is polled, so a slow reader
 //! back-pressures generation and nothing is pre-buffered.
@@ -48,19 +48,39 @@ pub(crate) struct Plan {
     pub cut_after: Option<usize>,
     /// The protocol's mid-stream error frame, when `error_event` was requested.
     pub error_frame: Option<Bytes>,
+    pub faults: StreamFaults,
+}
+
+/// The ways a real upstream stream goes wrong that a gateway must tell truthfully.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct StreamFaults {
+    /// After this many content frames, go silent without closing (`stall_after=N`).
+    pub stall_after: Option<usize>,
+    /// After this many content frames, send half of the next frame and abort the connection
+    /// (`cut_mid_event=N`).
+    pub cut_mid_event: Option<usize>,
+    /// Leave out the last frame (the protocol's terminator) and end the body cleanly
+    /// (`no_terminator`).
+    pub no_terminator: bool,
 }
 
 struct Driver {
+    frames: std::iter::Peekable<Box<dyn Iterator<Item = Frame> + Send>>,
     plan: Plan,
     content_sent: usize,
     started: bool,
     finished: bool,
+    /// Half a frame was sent; the next poll cuts the connection.
+    torn: bool,
 }
 
 enum Step {
     Send(Bytes),
     Cut,
     End,
+    Stall,
+    /// Half a frame, then a cut.
+    Tear(Bytes),
 }
 
 impl Driver {
@@ -73,6 +93,14 @@ impl Driver {
         if self.plan.error_frame.is_some() && past(ERROR_AFTER) {
             return self.plan.error_frame.take().map_or(Step::End, Step::Send);
         }
+        let faults = self.plan.faults;
+        if faults.stall_after.is_some_and(past) {
+            return Step::Stall;
+        }
+        if faults.cut_mid_event.is_some_and(past) {
+            let half = frame.bytes.len() / 2;
+            return Step::Tear(frame.bytes.slice(..half.max(1)));
+        }
         if frame.kind == Kind::Content {
             self.content_sent += 1;
         }
@@ -80,6 +108,13 @@ impl Driver {
     }
 
     async fn next(mut self) -> Option<(Result<Bytes, std::io::Error>, Self)> {
+        if self.torn {
+            // The half frame went out; now the connection dies.
+            self.torn = false;
+            tokio::time::sleep(FLUSH_PAUSE).await;
+            let cut = std::io::Error::other("sim: connection cut mid-event (cut_mid_event)");
+            return Some((Err(cut), self));
+        }
         if self.finished {
             return None;
         }
@@ -87,7 +122,10 @@ impl Driver {
             tokio::time::sleep(self.plan.delay).await;
         }
         self.started = true;
-        let frame = self.plan.frames.next()?;
+        let frame = self.frames.next()?;
+        if self.plan.faults.no_terminator && self.frames.peek().is_none() {
+            return None;
+        }
         let injecting = self.plan.error_frame.is_some();
         match self.step(&frame) {
             Step::Send(bytes) => {
@@ -104,18 +142,28 @@ impl Driver {
                 Some((Err(cut), self))
             }
             Step::End => None,
+            Step::Stall => std::future::pending().await,
+            Step::Tear(half) => {
+                self.finished = true;
+                self.torn = true;
+                Some((Ok(half), self))
+            }
         }
     }
 }
 
 /// The response body for `plan`. An `Err` item makes hyper abort the connection without the
 /// terminating chunk, which is how a real upstream dying mid-stream looks to the client.
-pub(crate) fn body(plan: Plan) -> Body {
+pub(crate) fn body(mut plan: Plan) -> Body {
+    let frames: Box<dyn Iterator<Item = Frame> + Send> =
+        std::mem::replace(&mut plan.frames, Box::new(std::iter::empty()));
     let driver = Driver {
+        frames: frames.peekable(),
         plan,
         content_sent: 0,
         started: false,
         finished: false,
+        torn: false,
     };
     Body::from_stream(futures_util::stream::unfold(driver, Driver::next))
 }

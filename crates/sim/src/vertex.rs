@@ -383,6 +383,7 @@ fn stream(meta: &Meta, answer: &Answer, knobs: &Knobs) -> Response {
         frames: Box::new(content.into_iter().chain(tail)),
         delay: knobs.chunk_delay,
         cut_after: knobs.cut_after,
+        faults: knobs.faults,
         error_frame,
     };
     let mut headers = HeaderMap::new();

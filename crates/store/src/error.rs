@@ -40,6 +40,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// The database did not answer within the call deadline (frozen, unreachable or
+    /// locked); the call was abandoned.
+    #[error("the database did not answer within {0:?}")]
+    Timeout(std::time::Duration),
 }
 
 impl StoreError {
@@ -54,7 +58,38 @@ impl StoreError {
         }
     }
 
+    /// Whether waiting can help: the database (or its disk) is unavailable for a while, as
+    /// opposed to a request it will never accept.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Timeout(_) | StoreError::Io(_) => true,
+            StoreError::Database(error) => {
+                !matches!(
+                    error,
+                    sqlx::Error::Database(_)
+                        | sqlx::Error::RowNotFound
+                        | sqlx::Error::ColumnNotFound(_)
+                        | sqlx::Error::ColumnDecode { .. }
+                        | sqlx::Error::Decode(_)
+                        | sqlx::Error::TypeNotFound { .. }
+                ) || is_busy(error)
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
         StoreError::Corrupt(what.to_string())
+    }
+}
+
+/// SQLite's "database is locked" / "busy": another writer holds the lock.
+fn is_busy(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            matches!(db.code().as_deref(), Some("5" | "6" | "517" | "262"))
+                || db.message().contains("database is locked")
+        }
+        _ => false,
     }
 }

@@ -90,6 +90,60 @@ pub struct InvocationRecord {
     pub content: Option<InvocationContent>,
 }
 
+/// The error name of an invocation that was in flight when its process died.
+pub const INTERRUPTED: &str = "interrupted";
+
+/// An invocation that has begun and is not recorded yet: its row tells every replica it is
+/// running, and tells the recovery it was interrupted if its process dies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunningInvocation {
+    pub id: String,
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub surface: String,
+    pub request_id: Option<String>,
+    pub labels: Map<String, Value>,
+    pub created_at: Timestamp,
+    /// The serving process (see [`crate::Store::heartbeat`]).
+    pub instance_id: String,
+}
+
+impl RunningInvocation {
+    /// The record it becomes when its process died before it ended.
+    pub fn interrupted(&self, now: Timestamp) -> InvocationRecord {
+        let elapsed = now.datetime() - self.created_at.datetime();
+        InvocationRecord {
+            id: self.id.clone(),
+            org_id: self.org_id,
+            user_id: self.user_id,
+            surface: self.surface.clone(),
+            provider: None,
+            model: None,
+            status: InvocationStatus::Failed,
+            error_name: Some(INTERRUPTED.to_owned()),
+            request_id: self.request_id.clone(),
+            labels: self.labels.clone(),
+            tools: Vec::new(),
+            metered: false,
+            input_tokens: 0,
+            output_tokens: 0,
+            first_token_ms: None,
+            total_ms: u64::try_from(elapsed.whole_milliseconds()).unwrap_or(0),
+            created_at: self.created_at,
+            finished_at: now,
+            content: None,
+        }
+    }
+}
+
+/// One recorder batch: invocations that began (their running rows) and invocations that
+/// ended (their final records; their running rows are removed in the same transaction).
+#[derive(Clone, Debug, Default)]
+pub struct InvocationBatch {
+    pub begun: Vec<RunningInvocation>,
+    pub ended: Vec<InvocationRecord>,
+}
+
 /// Which invocations a listing returns; `None` fields match everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InvocationFilter {
@@ -420,6 +474,16 @@ impl LedgerVerifier {
                 ),
             )
         })
+    }
+
+    /// The head's seal does not match its seq and hash: the head was rewritten without the
+    /// master key (for instance rewound to hide deleted records).
+    pub fn unsealed_head(&self, seq: i64) -> BrokenLink {
+        self.broken(
+            &self.last_id,
+            seq,
+            format!("the invocation ledger head (seq {seq}) is not sealed by this master key"),
+        )
     }
 
     fn broken(&self, id: &str, seq: i64, reason: String) -> BrokenLink {

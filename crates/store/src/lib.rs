@@ -26,8 +26,9 @@ pub mod vault;
 
 pub use error::StoreError;
 pub use interactions::{
-    InsertReport, InvocationContent, InvocationCursor, InvocationFilter, InvocationRecord,
-    InvocationStatus, ManagedUsage, PurgePolicy, PurgeReport,
+    INTERRUPTED, InsertReport, InvocationBatch, InvocationContent, InvocationCursor,
+    InvocationFilter, InvocationRecord, InvocationStatus, ManagedUsage, PurgePolicy, PurgeReport,
+    RunningInvocation,
 };
 pub use reports::{UsageRow, ValidationRecord};
 pub use vault::MasterKeyRing;
@@ -150,6 +151,10 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// Succeeds when the database answers.
     fn ping(&self) -> StoreFuture<'_, ()>;
+    /// Whether the database takes writes now: a write transaction is begun and rolled back
+    /// (SQLite: the write lock is taken; PostgreSQL: a connection answers inside a
+    /// transaction).
+    fn ping_write(&self) -> StoreFuture<'_, ()>;
     /// A number that grows with every committed management write; the server polls it to
     /// know when to rebuild its in-memory snapshot (writes may come from the CLI).
     fn config_version(&self) -> StoreFuture<'_, i64>;
@@ -327,6 +332,29 @@ pub trait Store: Send + Sync + 'static {
     /// record's UTC day, only when the organization stores interaction data at the moment
     /// of the write. `StoreError::NotFound` when an organization does not exist.
     fn insert_invocations(&self, records: Vec<InvocationRecord>) -> StoreFuture<'_, InsertReport>;
+    /// Writes one recorder batch, one transaction per organization: the running rows of
+    /// invocations that began, and the final records of those that ended (appended like
+    /// [`Store::insert_invocations`], their running rows deleted in the same transaction).
+    fn write_invocations(&self, batch: InvocationBatch) -> StoreFuture<'_, InsertReport>;
+    /// An invocation that has begun and is not recorded yet (on any replica).
+    fn running_invocation<'a>(
+        &'a self,
+        org: OrgId,
+        id: &'a str,
+    ) -> StoreFuture<'a, Option<RunningInvocation>>;
+    /// Records that the serving process `instance` is alive (its running invocations are
+    /// not to be recovered).
+    fn heartbeat<'a>(&'a self, instance: &'a str, started_at: Timestamp) -> StoreFuture<'a, ()>;
+    /// Turns the running invocations of every other process whose heartbeat is older than
+    /// `stale_before` (or missing) into `Failed` records named [`INTERRUPTED`], at most
+    /// `batch` of them; returns how many. Safe to run on every replica at once: each running
+    /// row is claimed by the transaction that deletes it.
+    fn recover_interrupted<'a>(
+        &'a self,
+        instance: &'a str,
+        stale_before: Timestamp,
+        batch: u32,
+    ) -> StoreFuture<'a, u64>;
     /// One record of the organization, content decrypted when it is still kept.
     fn get_invocation<'a>(
         &'a self,
@@ -446,9 +474,28 @@ pub struct SessionInfo {
 }
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`), applies pending
-/// migrations, and unlocks the vault with `keys`.
+/// migrations, and unlocks the vault with `keys`. Calls have no deadline (the CLI's use).
 pub async fn open(url: &str, keys: MasterKeyRing) -> StoreResult<Arc<dyn Store>> {
-    backend::open(url, keys).await
+    backend::open(url, keys, StoreOptions::default()).await
+}
+
+/// [`open`] with options (the server's use).
+pub async fn open_with(
+    url: &str,
+    keys: MasterKeyRing,
+    options: StoreOptions,
+) -> StoreResult<Arc<dyn Store>> {
+    backend::open(url, keys, options).await
+}
+
+/// How a store is opened.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StoreOptions {
+    /// The deadline of every call made while serving a request (and of SQLite's wait for
+    /// its write lock); past it the call answers [`StoreError::Timeout`]. `None`: no
+    /// deadline. Bulk jobs (`verify_audit`, `rotate_keys`, purge and recovery batches) are
+    /// exempt: they are bounded per batch by their callers.
+    pub call_timeout: Option<std::time::Duration>,
 }
 
 /// Applies pending migrations and returns the number applied.

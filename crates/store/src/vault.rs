@@ -410,6 +410,15 @@ impl Vault {
         hex(&self.token_digest(secret))
     }
 
+    /// The seal of an invocation ledger head: HMAC-SHA256 under the pepper (which only the
+    /// master key unwraps) over the organization, seq and hash, hex encoded. Someone with
+    /// write access to the database but not the master key cannot rewind a head to hide
+    /// deleted records.
+    pub fn ledger_seal(&self, org: &str, seq: i64, hash: &str) -> String {
+        let message = format!("switchboard.ledger-head.v1\n{org}\n{seq}\n{hash}");
+        hex(hmac::sign(&self.pepper, message.as_bytes()).as_ref())
+    }
+
     /// [`Vault::token_hash`] as raw bytes, for callers that keep digests in memory.
     pub fn token_digest(&self, secret: &str) -> [u8; 32] {
         let tag = hmac::sign(&self.pepper, secret.as_bytes());

@@ -15,6 +15,7 @@ use switchboard_store::{
     InvocationRecord, InvocationStatus, MasterKeyRing, NewOrganization, ProviderWrite, PurgePolicy,
     SealedSecret, SecretUpdate, Store, StoreError, ValidationRecord,
 };
+use switchboard_store::{InvocationBatch, RunningInvocation};
 
 const CANARY: &str = "sk-canary-4f1e9d";
 
@@ -279,6 +280,9 @@ on_both_backends!(
     invocation_content_follows_the_opt_out,
     purge_erases_expired_content_and_its_key,
     invocation_ledger_detects_tampering,
+    a_rewound_ledger_head_is_detected,
+    running_invocations_end_in_their_final_record,
+    interrupted_invocations_are_recovered_once,
     content_keys_survive_key_rotation,
     managed_usage_counts_metered_records,
     purge_runs_on_one_replica_at_a_time,
@@ -322,7 +326,8 @@ async fn migrations_are_idempotent(h: Harness) {
 
     let dir = scratch_dir();
     let url = fresh_url(h.backend, &dir).await.unwrap();
-    assert_eq!(switchboard_store::migrate(&url).await.unwrap(), 4);
+    // Every embedded migration applies to a fresh database (5 at least: durable records).
+    assert!(switchboard_store::migrate(&url).await.unwrap() >= 5);
     assert_eq!(switchboard_store::migrate(&url).await.unwrap(), 0);
     drop_database(h.backend, &url).await;
     let _ = std::fs::remove_dir_all(dir);
@@ -2196,6 +2201,170 @@ async fn invocation_ledger_detects_tampering(h: Harness) {
         )
         .await;
     assert!(h.store.verify_audit(a.org.id).await.unwrap().is_some());
+}
+
+/// Deleting the newest records and rewinding the head to match them is caught by the
+/// head's seal (the attacker has the database, not the master key).
+async fn a_rewound_ledger_head_is_detected(h: Harness) {
+    let a = h.org("a").await;
+    let batch = (0..3)
+        .map(|n| invocation(&a, &format!("i-{n}"), Timestamp::now()))
+        .collect::<Vec<_>>();
+    h.store.insert_invocations(batch).await.unwrap();
+    assert!(h.store.verify_audit(a.org.id).await.unwrap().is_none());
+    let org = a.org.id.to_string();
+    // A middle row: a seq gap named at the row after it.
+    h.raw
+        .exec(
+            "DELETE FROM invocations WHERE org_id = $1 AND id = 'i-1'",
+            &[&org],
+        )
+        .await;
+    let broken = h.store.verify_audit(a.org.id).await.unwrap().unwrap();
+    assert_eq!((broken.entry_id.as_str(), broken.seq), ("i-2", 3));
+    assert!(broken.reason.contains("gap"), "{}", broken.reason);
+    // The newest row too, with the head rewound to the first row's seq and hash.
+    h.raw
+        .exec(
+            "DELETE FROM invocations WHERE org_id = $1 AND id = 'i-2'",
+            &[&org],
+        )
+        .await;
+    h.raw
+        .exec(
+            "UPDATE invocation_chain SET seq = 1, hash = (SELECT hash FROM invocations \
+             WHERE org_id = $1 AND id = 'i-0') WHERE org_id = $1",
+            &[&org],
+        )
+        .await;
+    let broken = h.store.verify_audit(a.org.id).await.unwrap().unwrap();
+    assert!(broken.reason.contains("not sealed"), "{}", broken.reason);
+    assert_eq!(broken.seq, 1);
+}
+
+fn running(org: &NewOrganization, id: &str, instance: &str) -> RunningInvocation {
+    RunningInvocation {
+        id: id.to_owned(),
+        org_id: org.org.id,
+        user_id: org.admin.user.id,
+        surface: "openai".into(),
+        request_id: None,
+        labels: Map::new(),
+        created_at: Timestamp::now(),
+        instance_id: instance.to_owned(),
+    }
+}
+
+async fn running_invocations_end_in_their_final_record(h: Harness) {
+    let a = h.org("a").await;
+    let b = h.org("b").await;
+    let begun = InvocationBatch {
+        begun: vec![running(&a, "r-1", "me"), running(&b, "r-2", "me")],
+        ended: Vec::new(),
+    };
+    h.store.write_invocations(begun).await.unwrap();
+    let found = h.store.running_invocation(a.org.id, "r-1").await.unwrap();
+    assert_eq!(found.unwrap().user_id, a.admin.user.id);
+    // Scoped to its organization.
+    assert!(
+        h.store
+            .running_invocation(b.org.id, "r-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let ended = InvocationBatch {
+        begun: Vec::new(),
+        ended: vec![invocation(&a, "r-1", Timestamp::now())],
+    };
+    h.store.write_invocations(ended).await.unwrap();
+    assert!(
+        h.store
+            .running_invocation(a.org.id, "r-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let record = h
+        .store
+        .get_invocation(a.org.id, "r-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, InvocationStatus::Completed);
+    assert!(
+        h.store
+            .running_invocation(b.org.id, "r-2")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn interrupted_invocations_are_recovered_once(h: Harness) {
+    let a = h.org("a").await;
+    h.store.heartbeat("alive", Timestamp::now()).await.unwrap();
+    let begun = InvocationBatch {
+        begun: vec![
+            running(&a, "dead-1", "dead"),
+            running(&a, "dead-2", "dead"),
+            running(&a, "alive-1", "alive"),
+            running(&a, "mine-1", "me"),
+        ],
+        ended: Vec::new(),
+    };
+    h.store.write_invocations(begun).await.unwrap();
+    let stale_before =
+        Timestamp::from_datetime(time::OffsetDateTime::now_utc() - time::Duration::seconds(60));
+    // Two replicas recovering at once record each invocation once.
+    let (one, two) = tokio::join!(
+        h.store.recover_interrupted("me", stale_before, 100),
+        h.store.recover_interrupted("other", stale_before, 100),
+    );
+    let recovered = one.unwrap() + two.unwrap();
+    // "dead" never wrote a heartbeat; "mine-1" is the caller's own (wherever it runs,
+    // "other" recovers it: its instance "me" has no heartbeat either).
+    assert_eq!(recovered, 3);
+    for id in ["dead-1", "dead-2"] {
+        let record = h.store.get_invocation(a.org.id, id).await.unwrap().unwrap();
+        assert_eq!(record.status, InvocationStatus::Failed);
+        assert_eq!(
+            record.error_name.as_deref(),
+            Some(switchboard_store::INTERRUPTED)
+        );
+        assert!(
+            h.store
+                .running_invocation(a.org.id, id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    // A live process's invocation is left alone.
+    assert!(
+        h.store
+            .running_invocation(a.org.id, "alive-1")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        h.store
+            .recover_interrupted("me", stale_before, 100)
+            .await
+            .unwrap(),
+        0
+    );
+    let all = h
+        .store
+        .list_invocations(a.org.id, InvocationFilter::default(), 100, None)
+        .await
+        .unwrap();
+    let mut ids: Vec<_> = all.iter().map(|r| r.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all.len(), "no invocation recorded twice");
+    assert!(h.store.verify_audit(a.org.id).await.unwrap().is_none());
 }
 
 async fn content_keys_survive_key_rotation(h: Harness) {

@@ -87,6 +87,29 @@ pub struct SettingArgs {
     /// How often expired interaction content is purged, in seconds.
     #[arg(long, env = "SWITCHBOARD_PURGE_INTERVAL_SECONDS", global = true)]
     pub purge_interval_seconds: Option<u64>,
+    /// `durable` (the end of an answer waits for its record) or `async`.
+    #[arg(long, env = "SWITCHBOARD_RECORDING", global = true)]
+    pub recording: Option<String>,
+    /// Bytes of interaction content waiting to be recorded, at most.
+    #[arg(long, env = "SWITCHBOARD_RECORDER_QUEUE_BYTES", global = true)]
+    pub recorder_queue_bytes: Option<usize>,
+    /// The deadline of every database call made while serving a request, in seconds.
+    #[arg(long, env = "SWITCHBOARD_DATABASE_TIMEOUT_SECONDS", global = true)]
+    pub database_timeout_seconds: Option<u64>,
+    /// A process whose heartbeat is older than this is dead; its running invocations are
+    /// recorded as interrupted (seconds).
+    #[arg(long, env = "SWITCHBOARD_INSTANCE_STALE_SECONDS", global = true)]
+    pub instance_stale_seconds: Option<u64>,
+    /// An upstream that sends no response head within this: 504 `upstream_timeout`.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS",
+        global = true
+    )]
+    pub upstream_first_byte_timeout_seconds: Option<u64>,
+    /// An upstream stream silent this long is ended with an error event.
+    #[arg(long, env = "SWITCHBOARD_STREAM_IDLE_TIMEOUT_SECONDS", global = true)]
+    pub stream_idle_timeout_seconds: Option<u64>,
     #[arg(
         long,
         env = "SWITCHBOARD_MANAGED_ANTHROPIC_API_KEY",

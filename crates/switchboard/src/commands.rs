@@ -73,8 +73,19 @@ async fn open_store(settings: &Resolved) -> Result<Arc<dyn Store>> {
         .context("cannot open the database")
 }
 
+/// The server's store: every call made while serving has the database deadline.
+async fn open_serving_store(settings: &Resolved) -> Result<Arc<dyn Store>> {
+    let keys = keys::load(settings)?;
+    let options = switchboard_store::StoreOptions {
+        call_timeout: Some(settings.database_timeout),
+    };
+    switchboard_store::open_with(&settings.database_url, keys, options)
+        .await
+        .context("cannot open the database")
+}
+
 async fn serve(settings: Resolved) -> Result<ExitCode> {
-    let store = open_store(&settings).await?;
+    let store = open_serving_store(&settings).await?;
     if let Some(first) = bootstrap::ensure_default_org(store.as_ref()).await? {
         println!("{}", first.banner());
     }

@@ -6,13 +6,15 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
+use std::time::Duration;
 use switchboard_core::catalog::CLAUDE_HAIKU_4_5;
 use switchboard_core::egress::EgressPolicy;
 use switchboard_core::{ProviderType, SecretValue};
 use switchboard_providers::{AwsKeys, Timeouts, UpstreamSettings};
 use switchboard_server::Settings;
-use switchboard_server::interactions::InteractionSettings;
 use switchboard_server::interactions::limits::LimitSettings;
+use switchboard_server::interactions::liveness::LivenessSettings;
+use switchboard_server::interactions::{InteractionSettings, RecordingMode};
 
 use crate::cli::SettingArgs;
 
@@ -50,6 +52,12 @@ struct FileSettings {
     managed_monthly_invocations: Option<u64>,
     recorder_queue: Option<usize>,
     purge_interval_seconds: Option<u64>,
+    recording: Option<String>,
+    recorder_queue_bytes: Option<usize>,
+    database_timeout_seconds: Option<u64>,
+    instance_stale_seconds: Option<u64>,
+    upstream_first_byte_timeout_seconds: Option<u64>,
+    stream_idle_timeout_seconds: Option<u64>,
     aws_access_key_id: Option<String>,
     aws_secret_access_key: Option<String>,
     aws_session_token: Option<String>,
@@ -61,6 +69,8 @@ pub struct Resolved {
     pub master_key: Option<String>,
     pub master_key_file: PathBuf,
     pub log: Option<String>,
+    /// The deadline of store calls made while serving.
+    pub database_timeout: Duration,
     pub server: Settings,
 }
 
@@ -70,6 +80,7 @@ pub fn resolve(args: SettingArgs) -> Result<Resolved> {
         None => FileSettings::default(),
     };
     let interactions = interaction_settings(&args, &file)?;
+    let (timeouts, stream_idle_timeout) = upstream_timeouts(&args, &file)?;
     let listen = args.listen.or(file.listen);
     let listen: SocketAddr = listen
         .as_deref()
@@ -155,6 +166,7 @@ pub fn resolve(args: SettingArgs) -> Result<Resolved> {
                 .unwrap_or_else(|| DEFAULT_MASTER_KEY_FILE.to_owned()),
         ),
         log: args.log.or(file.log),
+        database_timeout: interactions.commit_patience,
         server: Settings {
             listen,
             system_default_provider,
@@ -169,7 +181,8 @@ pub fn resolve(args: SettingArgs) -> Result<Resolved> {
                 .unwrap_or(DEFAULT_MAX_BODY_BYTES),
             egress,
             upstream,
-            timeouts: Timeouts::default(),
+            timeouts,
+            stream_idle_timeout,
             interactions,
         },
     })
@@ -206,11 +219,71 @@ fn interaction_settings(args: &SettingArgs, file: &FileSettings) -> Result<Inter
     if purge_interval.is_zero() {
         bail!("SWITCHBOARD_PURGE_INTERVAL_SECONDS must be at least 1");
     }
+    let recording = match args.recording.as_deref().or(file.recording.as_deref()) {
+        None | Some("durable") => RecordingMode::Durable,
+        Some("async") => RecordingMode::Async,
+        Some(other) => bail!("SWITCHBOARD_RECORDING must be durable or async, not {other:?}"),
+    };
+    let commit_patience = seconds(
+        "SWITCHBOARD_DATABASE_TIMEOUT_SECONDS",
+        args.database_timeout_seconds
+            .or(file.database_timeout_seconds),
+        defaults.commit_patience,
+    )?;
+    let stale_after = seconds(
+        "SWITCHBOARD_INSTANCE_STALE_SECONDS",
+        args.instance_stale_seconds.or(file.instance_stale_seconds),
+        defaults.liveness.stale_after,
+    )?;
     Ok(InteractionSettings {
         limits,
+        recording,
         queue_capacity,
+        queue_bytes: args
+            .recorder_queue_bytes
+            .or(file.recorder_queue_bytes)
+            .unwrap_or(defaults.queue_bytes),
+        commit_patience,
         purge_interval,
+        liveness: LivenessSettings {
+            // Several heartbeats fit in the stale bound, so one slow write is not death.
+            heartbeat: (stale_after / 5).max(Duration::from_millis(100)),
+            stale_after,
+        },
     })
+}
+
+/// Outbound timeouts: the response head's and a silent stream's (the body read timeout
+/// sits just above the latter, so the gateway's own, better-worded error fires first).
+fn upstream_timeouts(args: &SettingArgs, file: &FileSettings) -> Result<(Timeouts, Duration)> {
+    let defaults = Timeouts::default();
+    let first_byte = seconds(
+        "SWITCHBOARD_UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS",
+        args.upstream_first_byte_timeout_seconds
+            .or(file.upstream_first_byte_timeout_seconds),
+        defaults.first_byte,
+    )?;
+    let stream_idle = seconds(
+        "SWITCHBOARD_STREAM_IDLE_TIMEOUT_SECONDS",
+        args.stream_idle_timeout_seconds
+            .or(file.stream_idle_timeout_seconds),
+        Duration::from_secs(60),
+    )?;
+    let timeouts = Timeouts {
+        first_byte,
+        idle: stream_idle + Duration::from_secs(1),
+        ..defaults
+    };
+    Ok((timeouts, stream_idle))
+}
+
+/// A positive number of seconds, or the default.
+fn seconds(name: &str, value: Option<u64>, default: Duration) -> Result<Duration> {
+    match value {
+        None => Ok(default),
+        Some(0) => bail!("{name} must be at least 1"),
+        Some(n) => Ok(Duration::from_secs(n)),
+    }
 }
 
 /// The platform's own AWS keys (to assume customers' Bedrock roles), when both parts are set.

@@ -24,7 +24,9 @@ use switchboard_core::{ErrorName, OrgId, Principal};
 
 use super::errors::{Surface, SurfaceError};
 use super::port_events::PortEvents;
-use super::{Failure, authenticate, org_snapshot, read_body, set_selection_headers, upstream};
+use super::{
+    Failure, authenticate, invocation, org_snapshot, read_body, set_selection_headers, upstream,
+};
 use crate::extract::{MANAGEMENT_BODY_LIMIT, parse_json};
 use crate::interactions::Invocation;
 use crate::state::AppState;
@@ -136,21 +138,14 @@ async fn run(
         check_identifier(state, caller.org_id, id).await?;
     }
     let snapshot = org_snapshot(state, &caller).await?;
+    let chat = Bytes::from(chat_body(&request).to_string());
+    let keep_content = snapshot.config.settings.store_interaction_data;
     let mut recording = state.interactions.begin(Invocation {
-        id: id.to_owned(),
-        org_id: caller.org_id,
-        user_id: caller.user_id,
-        surface: "invoke",
         labels: request.labels.clone(),
         prompt: request.prompt.clone(),
-        request_id: headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        created_at: Timestamp::now(),
+        ..invocation(id, &caller, "invoke", headers, &chat, keep_content)
     })?;
     recording.set_tools(request.tools.clone());
-    let chat = Bytes::from(chat_body(&request).to_string());
     let served = upstream::call(
         state,
         Surface::OpenAi,

@@ -54,23 +54,22 @@ async fn serve(state: AppState, surface: Surface, headers: HeaderMap, body: Body
         let caller = authenticate(&state, &headers).await?;
         let body = read_body(body, state.settings.max_body_bytes).await?;
         let snapshot = org_snapshot(&state, &caller).await?;
+        let keep_content = snapshot.config.settings.store_interaction_data;
         let recording = state.interactions.begin(Invocation {
-            id: invocation_id.clone(),
-            org_id: caller.org_id,
-            user_id: caller.user_id,
-            surface: surface.name(),
-            labels: serde_json::Map::new(),
             // Built only when the organization keeps content.
-            prompt: if snapshot.config.settings.store_interaction_data {
+            prompt: if keep_content {
                 prompt_text(&body)
             } else {
                 String::new()
             },
-            request_id: headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            created_at: Timestamp::now(),
+            ..invocation(
+                &invocation_id,
+                &caller,
+                surface.name(),
+                &headers,
+                &body,
+                keep_content,
+            )
         })?;
         upstream::call(
             &state, surface, &caller, &snapshot, &headers, body, recording,
@@ -112,6 +111,8 @@ impl From<SurfaceError> for Failure {
 pub struct Served {
     pub response: Response,
     pub outcome: crate::interactions::Outcome,
+    /// Who served it (kept for an error that replaces the answer).
+    pub resolved: Option<Resolved>,
 }
 
 trait WithSelection {
@@ -135,6 +136,33 @@ pub fn set_selection_headers(headers: &mut HeaderMap, resolved: &Resolved) {
     );
     if let Ok(value) = HeaderValue::from_str(&resolved.model) {
         headers.insert("x-switchboard-model", value);
+    }
+}
+
+/// What every surface knows when an invocation starts (the prompt is the surface's to
+/// fill in).
+pub(crate) fn invocation(
+    id: &str,
+    caller: &Principal,
+    surface: &'static str,
+    headers: &HeaderMap,
+    request: &[u8],
+    keep_content: bool,
+) -> Invocation {
+    Invocation {
+        id: id.to_owned(),
+        org_id: caller.org_id,
+        user_id: caller.user_id,
+        surface,
+        labels: serde_json::Map::new(),
+        prompt: String::new(),
+        keep_content,
+        estimated_tokens: crate::interactions::estimate_tokens(request),
+        request_id: headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        created_at: Timestamp::now(),
     }
 }
 
@@ -164,9 +192,24 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal
         Ok(None) => Err(SurfaceError::unauthorized().into()),
         Err(error) => {
             tracing::error!(%error, "token lookup failed");
-            Err(SurfaceError::internal().into())
+            Err(store_failure(&error).into())
         }
     }
+}
+
+/// A store failure on the request path: 503 with `Retry-After` while the database is
+/// unavailable (past its deadline), else a plain 500.
+pub(crate) fn store_failure(error: &switchboard_store::StoreError) -> SurfaceError {
+    if !error.is_unavailable() {
+        return SurfaceError::internal();
+    }
+    let mut surface = SurfaceError::new(
+        503,
+        switchboard_core::ErrorName::Unavailable.as_str(),
+        "The database is unavailable; retry shortly",
+    );
+    surface.retry_after = Some(1);
+    surface
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, Failure> {
@@ -183,7 +226,7 @@ async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, Failure> {
 async fn org_snapshot(state: &AppState, caller: &Principal) -> Result<Arc<OrgSnapshot>, Failure> {
     state.snapshots.org(caller.org_id).await.map_err(|error| {
         tracing::error!(%error, "cannot load the organization's configuration");
-        SurfaceError::internal().into()
+        store_failure(&error).into()
     })
 }
 

@@ -8,10 +8,14 @@
 //! - Different protocols: decode upstream events to the IR and encode them for the caller.
 //!
 //! Either way the stream ends with the caller's protocol terminator only after a complete
-//! upstream answer; otherwise with an explicit error event.
+//! upstream answer; otherwise with an explicit error event, and the outcome says why
+//! ([`StreamFailure`]): the record never says `Completed` for an answer the caller did not
+//! get whole. (Pass-through bytes reach the relay as whole events only — see
+//! `switchboard_protocols::framing` — so an error event is never glued to half an event.)
 
 use bytes::{Bytes, BytesMut};
 use switchboard_protocols::error::ErrorKind;
+use switchboard_protocols::framing::Terminator;
 use switchboard_protocols::ir::{StreamAccumulator, StreamEvent};
 use switchboard_protocols::sse::SseParser;
 use switchboard_protocols::tap::{Protocol as TapProtocol, StreamTap};
@@ -44,8 +48,36 @@ enum Mode {
     Translate(Encoder),
 }
 
+/// Why the relay itself ended a stream with an error event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamFailure {
+    pub status: u16,
+    pub name: &'static str,
+    kind: ErrorKind,
+}
+
+impl StreamFailure {
+    /// The upstream stopped (closed, cut, or sent no terminator) before the answer was whole.
+    pub const INCOMPLETE: Self = Self {
+        status: 502,
+        name: "upstream_incomplete",
+        kind: ErrorKind::BadGateway,
+    };
+    /// The upstream went silent for longer than the stream idle timeout.
+    pub const TIMEOUT: Self = Self {
+        status: 504,
+        name: "upstream_timeout",
+        kind: ErrorKind::Timeout,
+    };
+}
+
+/// The message of an answer that stopped early.
+const INCOMPLETE_MESSAGE: &str = "the upstream stream ended before the answer was complete";
+
 pub struct Relay {
     parser: SseParser,
+    /// Set when the relay wrote its own error event.
+    failure: Option<StreamFailure>,
     decoder: Decoder,
     mode: Mode,
     surface: Surface,
@@ -103,6 +135,7 @@ impl Relay {
         };
         Self {
             parser: SseParser::new(),
+            failure: None,
             decoder,
             mode,
             surface: spec.surface,
@@ -209,68 +242,85 @@ impl Relay {
         self.drain_events(out);
     }
 
-    /// The upstream body ended. Returns the caller's closing bytes: nothing more when the
-    /// upstream finished cleanly (pass-through already forwarded its terminator), an error
-    /// event otherwise.
+    /// The caller protocol's terminator event.
+    pub fn terminator(&self) -> Terminator {
+        match self.surface {
+            Surface::OpenAi => Terminator::OpenAi,
+            Surface::Anthropic => Terminator::Anthropic,
+        }
+    }
+
+    /// The upstream body ended before the caller's terminator went out. Returns the
+    /// caller's closing bytes: the terminator when translating a complete answer, nothing
+    /// more after an upstream error event the caller already has, an error event otherwise.
     pub fn finish(&mut self) -> Bytes {
         let mut out = BytesMut::new();
         if let Some(tap) = &mut self.tap {
             tap.finish();
-            // An in-stream error was forwarded as it came; a silent early end gets one.
-            if !tap.completed() && tap.error().is_none() {
-                let message = "the upstream stream ended before the answer was complete";
-                self.write_error(&mut out, message);
-                self.summary.push(&StreamEvent::Error {
-                    kind: ErrorKind::BadGateway,
-                    message: message.to_owned(),
-                });
+        } else {
+            self.flush_decoder(&mut out);
+        }
+        if let Mode::Translate(encoder) = &mut self.mode {
+            match encoder {
+                Encoder::OpenAi(e) => e.finish(&mut out),
+                Encoder::Anthropic(e) => e.finish(&mut out),
+            }
+            if self.upstream_error().is_none() && self.terminator().find(&out).is_none() {
+                self.failure = Some(StreamFailure::INCOMPLETE);
             }
             return out.freeze();
         }
-        self.flush_decoder(&mut out);
-        let complete = self.summary.is_done() && self.summary.error().is_none();
-        match &mut self.mode {
-            Mode::Translate(Encoder::OpenAi(e)) => e.finish(&mut out),
-            Mode::Translate(Encoder::Anthropic(e)) => e.finish(&mut out),
-            Mode::PassThrough { .. } if complete => {}
-            Mode::PassThrough { .. } if self.summary.error().is_some() => {}
-            Mode::PassThrough { .. } => self.write_error(
-                &mut out,
-                "the upstream stream ended before the answer was complete",
-            ),
+        // Pass-through: the upstream's terminator ends the stream before this is reached.
+        if self.upstream_error().is_none() {
+            self.fail_into(&mut out, StreamFailure::INCOMPLETE, INCOMPLETE_MESSAGE);
         }
         out.freeze()
     }
 
-    /// The upstream connection broke mid-stream.
-    pub fn fail(&mut self, message: &str) -> Bytes {
+    /// The upstream connection broke or went silent: the stream ends with an error event.
+    pub fn fail(&mut self, failure: StreamFailure, message: &str) -> Bytes {
         let mut out = BytesMut::new();
-        match &mut self.mode {
-            Mode::Translate(Encoder::OpenAi(e)) => {
-                e.finish_with_error(ErrorKind::BadGateway, message, &mut out)
-            }
-            Mode::Translate(Encoder::Anthropic(e)) => {
-                e.finish_with_error(ErrorKind::BadGateway, message, &mut out)
-            }
-            Mode::PassThrough { .. } => self.write_error(&mut out, message),
-        }
-        self.summary.push(&StreamEvent::Error {
-            kind: ErrorKind::BadGateway,
-            message: message.to_owned(),
-        });
+        self.fail_into(&mut out, failure, message);
         out.freeze()
+    }
+
+    fn fail_into(&mut self, out: &mut BytesMut, failure: StreamFailure, message: &str) {
+        self.failure = Some(failure);
+        match &mut self.mode {
+            Mode::Translate(Encoder::OpenAi(e)) if !e.is_closed() => {
+                e.finish_with_error(failure.kind, message, out)
+            }
+            Mode::Translate(Encoder::Anthropic(e)) if !e.is_closed() => {
+                e.finish_with_error(failure.kind, message, out)
+            }
+            _ => self.write_error(out, failure.kind, message),
+        }
+    }
+
+    /// An error event in the caller's protocol, written in place of a terminator that may
+    /// not go out (the answer could not be recorded).
+    pub fn withheld_end(&self, message: &str) -> Bytes {
+        let mut out = BytesMut::new();
+        self.write_error(&mut out, ErrorKind::Overloaded, message);
+        out.freeze()
+    }
+
+    /// An error the upstream itself reported in the stream.
+    fn upstream_error(&self) -> Option<ErrorKind> {
+        self.summary
+            .error()
+            .map(|(kind, _)| *kind)
+            .or_else(|| self.tap.as_ref()?.error().map(|(kind, _)| *kind))
     }
 
     /// What the stream amounted to, for its invocation record.
     pub fn outcome(&self) -> crate::interactions::Outcome {
-        let error = self
-            .summary
-            .error()
-            .map(|(kind, _)| (kind.openai_status(), kind.anthropic_type().to_owned()));
-        let error = error.or_else(|| {
-            let (kind, _) = self.tap.as_ref()?.error()?;
-            Some((kind.openai_status(), kind.anthropic_type().to_owned()))
-        });
+        let error = match self.failure {
+            Some(failure) => Some((failure.status, failure.name.to_owned())),
+            None => self
+                .upstream_error()
+                .map(|kind| (kind.openai_status(), kind.anthropic_type().to_owned())),
+        };
         let usage = match &self.tap {
             Some(tap) => tap.usage(),
             None => *self.summary.usage(),
@@ -283,9 +333,8 @@ impl Relay {
         }
     }
 
-    /// A pass-through stream's terminal error event in the caller's protocol.
-    fn write_error(&self, out: &mut BytesMut, message: &str) {
-        let kind = ErrorKind::BadGateway;
+    /// A terminal error event in the caller's protocol, written by the relay itself.
+    fn write_error(&self, out: &mut BytesMut, kind: ErrorKind, message: &str) {
         match self.surface {
             Surface::OpenAi => {
                 let (kind_name, code) = kind.openai_type_code();

@@ -8,11 +8,12 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use switchboard_core::resolve::{Resolved, Selection};
 use switchboard_core::{ErrorName, Principal, SecretValue};
 use switchboard_protocols::error::ErrorKind;
+use switchboard_protocols::framing::EventFramer;
 use switchboard_protocols::{anthropic, openai};
 use switchboard_providers::{
     AuthError, EgressFailure, PreparedTarget, SecretSource, TargetError, UpstreamTarget,
@@ -22,7 +23,7 @@ use switchboard_providers::{
 use super::codec::{self, Codec};
 use super::errors::{Surface, SurfaceError};
 use super::raw_json::{Edit, RawObject, json_string};
-use super::relay::{Relay, RelaySpec};
+use super::relay::{Relay, RelaySpec, StreamFailure};
 use super::{Failure, Served, resolve_selection, set_selection_headers};
 use crate::dataplane::OrgSnapshot;
 use crate::interactions::{Outcome, Recording};
@@ -53,16 +54,25 @@ pub async fn call(
         &mut recording,
     )
     .await;
-    if let Some(recording) = recording {
-        recording.finish(match &result {
-            Ok(served) => served.outcome.clone(),
-            Err(failure) => Outcome {
-                error: Some((failure.error.status, failure.error.name.clone())),
-                ..Outcome::default()
-            },
-        });
+    // A whole answer (or an error) ends here: it reaches the caller once settled.
+    let Some(recording) = recording else {
+        return result;
+    };
+    let outcome = match &result {
+        Ok(served) => served.outcome.clone(),
+        Err(failure) => Outcome {
+            error: Some((failure.error.status, failure.error.name.clone())),
+            ..Outcome::default()
+        },
+    };
+    match (recording.settle(outcome).await, result) {
+        (Ok(()), result) => result,
+        (Err(error), Ok(served)) => Err(Failure {
+            error,
+            resolved: served.resolved,
+        }),
+        (Err(_), Err(failure)) => Err(failure),
     }
-    result
 }
 
 async fn exchange(
@@ -143,6 +153,9 @@ impl Exchange<'_> {
         };
         let response = self.send(&prepared, headers, upstream_body).await?;
         let (mut answer, outcome) = if self.stream {
+            if let Some(recording) = recording.as_ref() {
+                recording.begun().await?;
+            }
             let recording = recording.take();
             let answer = self.relay_stream(response, codec, client_wants_usage, recording);
             (answer, Outcome::default())
@@ -155,6 +168,7 @@ impl Exchange<'_> {
         Ok(Served {
             response: answer,
             outcome,
+            resolved: Some(self.resolved.clone()),
         })
     }
 
@@ -445,9 +459,11 @@ impl Exchange<'_> {
         });
         let state = StreamState {
             upstream: response.bytes_stream(),
+            framer: relay.forwards_raw().then(EventFramer::new),
             relay,
             recording,
             forwarded_unread: None,
+            idle: self.state.settings.stream_idle_timeout,
             ended: false,
         };
         let body = futures_util::stream::unfold(state, |mut state| async move {
@@ -470,14 +486,19 @@ impl Exchange<'_> {
 }
 
 /// A relayed stream in flight: the upstream body, the relay, and the invocation it records
-/// (finished when the stream ends; dropped unfinished if the caller goes away first).
+/// (settled when the stream ends; dropped unfinished if the caller goes away first).
 struct StreamState<S> {
     upstream: S,
     relay: Relay,
+    /// Pass-through: cuts the upstream bytes at event boundaries, so the caller only ever
+    /// gets whole events.
+    framer: Option<EventFramer>,
     recording: Option<Recording>,
-    /// A chunk already given to the caller unchanged but not yet read by the relay: it is
-    /// read on the next poll, once the caller has it (see [`Relay::forwards_raw`]).
+    /// Whole events already given to the caller unchanged but not yet read by the relay:
+    /// read on the next poll, once the caller has them (see [`Relay::forwards_raw`]).
     forwarded_unread: Option<Bytes>,
+    /// An upstream silent this long is ended with `upstream_timeout`.
+    idle: Duration,
     ended: bool,
 }
 
@@ -485,31 +506,61 @@ impl<S> StreamState<S>
 where
     S: futures_util::Stream<Item = reqwest::Result<Bytes>> + Unpin,
 {
-    /// The next bytes for the caller, or `None` once the stream is over.
+    /// The next bytes for the caller, or `None` once the stream is over. The terminator is
+    /// the last thing sent, and only once the invocation is settled (recorded, with durable
+    /// recording).
     async fn next_chunk(&mut self) -> Option<Bytes> {
         if self.ended {
             return None;
         }
         loop {
             self.catch_up();
-            let out = match self.upstream.next().await {
-                Some(Ok(chunk)) if self.relay.forwards_raw() => {
-                    self.forwarded_unread = Some(chunk.clone());
-                    chunk
-                }
-                Some(Ok(chunk)) => self.relay.push(chunk),
-                Some(Err(error)) => {
+            let out = match tokio::time::timeout(self.idle, self.upstream.next()).await {
+                Ok(Some(Ok(chunk))) => self.relay_chunk(chunk),
+                Ok(Some(Err(error))) => {
                     tracing::debug!(%error, "upstream stream broke");
-                    self.end(|relay| relay.fail("the upstream connection broke mid-stream"))
+                    let message = "the upstream connection broke before the answer was complete";
+                    let out = self.close(|relay| relay.fail(StreamFailure::INCOMPLETE, message));
+                    return Some(self.end(out).await);
                 }
-                None => self.end(Relay::finish),
+                Ok(None) => {
+                    let out = self.close(Relay::finish);
+                    return Some(self.end(out).await);
+                }
+                Err(_) => {
+                    let message = format!(
+                        "the provider sent nothing for {} s; the answer is incomplete",
+                        self.idle.as_secs()
+                    );
+                    let out = self.close(|relay| relay.fail(StreamFailure::TIMEOUT, &message));
+                    return Some(self.end(out).await);
+                }
             };
-            if !out.is_empty() || self.ended {
+            if self.relay.terminator().find(&out).is_some() {
+                self.catch_up();
+                return Some(self.end(out).await);
+            }
+            if !out.is_empty() {
                 if let Some(recording) = self.recording.as_mut() {
                     recording.first_token();
                 }
                 return Some(out);
             }
+        }
+    }
+
+    /// The caller's bytes for one upstream chunk: its whole events as they are
+    /// (pass-through; the relay reads them after they went out), or what the relay makes.
+    fn relay_chunk(&mut self, chunk: Bytes) -> Bytes {
+        match &mut self.framer {
+            Some(framer) => {
+                let whole = framer.push(chunk);
+                if !whole.is_empty() {
+                    self.forwarded_unread = Some(whole.clone());
+                }
+                whole
+            }
+            None => self.relay.push(chunk),
         }
     }
 
@@ -520,14 +571,45 @@ where
         }
     }
 
-    fn end(&mut self, close: impl FnOnce(&mut Relay) -> Bytes) -> Bytes {
+    /// The upstream is done (or given up on): whatever whole event the framer still held,
+    /// then the relay's closing bytes.
+    fn close(&mut self, close: impl FnOnce(&mut Relay) -> Bytes) -> Bytes {
         self.catch_up();
+        let tail = self.framer.as_mut().map(EventFramer::finish);
+        let closing = match tail.filter(|t| !t.is_empty()) {
+            Some(tail) => {
+                self.relay.push(tail.clone());
+                let closing = close(&mut self.relay);
+                let mut out = BytesMut::from(&tail[..]);
+                out.extend_from_slice(&closing);
+                out.freeze()
+            }
+            None => close(&mut self.relay),
+        };
+        closing
+    }
+
+    /// The stream's last bytes (`out` ends with the terminator or an error event): the
+    /// invocation is settled first; when it could not be recorded, the terminator is
+    /// replaced by an error event saying so.
+    async fn end(&mut self, out: Bytes) -> Bytes {
         self.ended = true;
-        let out = close(&mut self.relay);
-        if let Some(recording) = self.recording.take() {
-            recording.finish(self.relay.outcome());
+        let Some(mut recording) = self.recording.take() else {
+            return out;
+        };
+        recording.first_token();
+        let outcome = self.relay.outcome();
+        match recording.settle(outcome).await {
+            Ok(()) => out,
+            Err(error) => match self.relay.terminator().find(&out) {
+                Some(start) => {
+                    let mut bytes = BytesMut::from(&out[..start]);
+                    bytes.extend_from_slice(&self.relay.withheld_end(&error.message));
+                    bytes.freeze()
+                }
+                None => out,
+            },
         }
-        out
     }
 }
 

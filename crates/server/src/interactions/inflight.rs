@@ -15,6 +15,9 @@ pub enum Progress {
     Finished {
         status: InvocationStatus,
         error_name: Option<String>,
+        /// The answer, while its record waits to be written (async recording of an
+        /// organization that keeps content); `None` otherwise.
+        message: Option<String>,
     },
 }
 

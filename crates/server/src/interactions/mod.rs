@@ -1,11 +1,18 @@
 //! AI interactions: every inference request becomes an invocation record.
 //!
 //! The request path calls [`Interactions::begin`] once the caller is known (this reserves
-//! the record's place in the recorder queue, so a full queue pushes back with a 503 before
-//! any work is done rather than dropping a record later), tells the [`Recording`] what
+//! the record's places in the recorder queue, so a full queue pushes back with a 503 before
+//! any work is done rather than dropping a record later, and queues the invocation's
+//! running row, written while the upstream call runs), tells the [`Recording`] what
 //! resolution chose and asks it to [`Recording::admit`] the call (the managed provider's
-//! limits), and finishes it with an [`Outcome`]. A recording dropped unfinished (the client
+//! limits), and ends it with an [`Outcome`]. A recording dropped unfinished (the client
 //! went away) is recorded as failed.
+//!
+//! With durable recording ([`RecordingMode::Durable`]) the request path waits, before it
+//! lets the caller see the end of an answer, until the final record is committed
+//! ([`Recording::settle`]); before it sends a stream's response head, until the running
+//! row is ([`Recording::begun`]). A process that dies leaves running rows behind; any
+//! replica turns them into `Failed` / `interrupted` records ([`liveness`]).
 //!
 //! Parts: [`recorder`] (bounded queue and writer task), [`limits`] (managed-provider rate
 //! limits and monthly quota), [`inflight`] (what polling sees before a record is stored),
@@ -13,6 +20,7 @@
 
 pub mod inflight;
 pub mod limits;
+pub mod liveness;
 pub mod purge;
 pub mod recorder;
 pub mod view;
@@ -24,36 +32,59 @@ use serde_json::{Map, Value};
 use switchboard_core::records::Timestamp;
 use switchboard_core::resolve::Resolved;
 use switchboard_core::{ErrorName, OrgId, ProviderType, UserId};
-use switchboard_store::{InvocationContent, InvocationRecord, InvocationStatus, Store};
+use switchboard_store::{
+    InvocationContent, InvocationRecord, InvocationStatus, RunningInvocation, Store,
+};
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 
 use crate::inference::SurfaceError;
 use inflight::{InFlight, Pending, Progress};
 use limits::{LimitError, LimitSettings, Limits, MonthlyQuotaUsage, RateLimitUsage, Reservation};
-use recorder::{QueueError, Recorder, Slot};
+use recorder::{Commit, Entry, NotRecorded, QueueError, Recorder, Slot};
 
 /// The error name recorded for an invocation whose caller went away before it ended.
 pub const CLIENT_CLOSED: &str = "client_closed_request";
 /// `Retry-After` seconds when the recorder queue is full.
 const QUEUE_RETRY_AFTER: u64 = 1;
 
+/// When an answer's end may reach its caller (`SWITCHBOARD_RECORDING`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecordingMode {
+    /// Only after its invocation record is committed.
+    #[default]
+    Durable,
+    /// At once; the record follows (lost if the process dies in between).
+    Async,
+}
+
 /// Operator settings of the interaction subsystem.
 #[derive(Clone, Debug)]
 pub struct InteractionSettings {
     pub limits: LimitSettings,
+    pub recording: RecordingMode,
     /// Invocations in flight or waiting to be written, at most.
     pub queue_capacity: usize,
+    /// Bytes of content waiting to be written, at most (beyond: 503 for new invocations).
+    pub queue_bytes: usize,
+    /// How long a durable answer waits for its record before the caller is told it could
+    /// not be recorded (the database deadline).
+    pub commit_patience: Duration,
     /// How often expired content is purged.
     pub purge_interval: Duration,
+    pub liveness: liveness::LivenessSettings,
 }
 
 impl Default for InteractionSettings {
     fn default() -> Self {
         Self {
             limits: LimitSettings::default(),
+            recording: RecordingMode::Durable,
             queue_capacity: 10_000,
+            queue_bytes: 256 * 1024 * 1024,
+            commit_patience: Duration::from_secs(5),
             purge_interval: Duration::from_secs(3600),
+            liveness: liveness::LivenessSettings::default(),
         }
     }
 }
@@ -61,14 +92,18 @@ impl Default for InteractionSettings {
 /// The interaction subsystem held in the server state.
 pub struct Interactions {
     shared: Arc<Shared>,
-    recorder: Recorder,
-    purger: Mutex<Option<JoinHandle<()>>>,
+    background: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// What recordings share with the subsystem.
 struct Shared {
     limits: Limits,
     inflight: Arc<InFlight>,
+    recorder: Recorder,
+    /// This process's id in the running rows it writes (see [`liveness`]).
+    instance: String,
+    mode: RecordingMode,
+    patience: Duration,
 }
 
 /// What is known when an invocation starts.
@@ -82,6 +117,11 @@ pub struct Invocation {
     pub labels: Map<String, Value>,
     /// The prompt content (kept only if the organization stores interaction data).
     pub prompt: String,
+    /// Whether the organization keeps content (then an async poll shows the answer).
+    pub keep_content: bool,
+    /// Input tokens reserved against the managed limits before the call (from the request
+    /// itself, whatever the organization keeps).
+    pub estimated_tokens: u64,
     pub request_id: Option<String>,
     pub created_at: Timestamp,
 }
@@ -109,15 +149,28 @@ impl Interactions {
     /// Starts the recorder's writer (call inside the runtime).
     pub fn new(store: Arc<dyn Store>, settings: &InteractionSettings) -> Self {
         let inflight = Arc::new(InFlight::default());
-        let recorder = Recorder::start(store, settings.queue_capacity, inflight.clone());
+        let recorder = Recorder::start(
+            store,
+            settings.queue_capacity,
+            settings.queue_bytes,
+            inflight.clone(),
+        );
         Self {
             shared: Arc::new(Shared {
                 limits: Limits::new(settings.limits),
                 inflight,
+                recorder,
+                instance: uuid::Uuid::now_v7().to_string(),
+                mode: settings.recording,
+                patience: settings.commit_patience,
             }),
-            recorder,
-            purger: Mutex::new(None),
+            background: Mutex::new(Vec::new()),
         }
+    }
+
+    /// This process's instance id.
+    pub fn instance(&self) -> &str {
+        &self.shared.instance
     }
 
     /// Restores the limit counters from stored records (after a restart) and starts the
@@ -136,28 +189,34 @@ impl Interactions {
             .managed_usage(Timestamp::from_datetime(now - time::Duration::hours(1)))
             .await?;
         self.shared.limits.restore(&month, &hour, now);
+        let liveness =
+            liveness::start(store.clone(), &self.shared.instance, settings.liveness).await?;
         let purger = purge::spawn(store, settings.purge_interval, max_retention_days);
-        *self.purger.lock().unwrap_or_else(PoisonError::into_inner) = Some(purger);
+        self.background
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend([liveness, purger]);
         Ok(())
     }
 
     /// Graceful shutdown: stops the purge, then writes every queued record.
     pub async fn shutdown(&self) {
-        if let Some(purger) = self
-            .purger
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            purger.abort();
+        let background = std::mem::take(
+            &mut *self
+                .background
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for task in background {
+            task.abort();
         }
-        self.recorder.close().await;
+        self.shared.recorder.close().await;
     }
 
     /// Starts recording an invocation: reserves its queue slot (503 when the queue is
     /// full) and registers it for polling (409 when its id is already in flight).
     pub fn begin(&self, invocation: Invocation) -> Result<Recording, SurfaceError> {
-        let slot = self.recorder.reserve().map_err(queue_error)?;
+        let places = self.shared.recorder.reserve().map_err(queue_error)?;
         let (org, id) = (invocation.org_id, invocation.id.as_str());
         if !self.shared.inflight.start(org, id, invocation.user_id) {
             return Err(SurfaceError::new(
@@ -166,6 +225,18 @@ impl Interactions {
                 format!("An invocation with the identifier '{id}' already exists"),
             ));
         }
+        let begun = Arc::new(Commit::default());
+        let running = RunningInvocation {
+            id: invocation.id.clone(),
+            org_id: invocation.org_id,
+            user_id: invocation.user_id,
+            surface: invocation.surface.to_owned(),
+            request_id: invocation.request_id.clone(),
+            labels: invocation.labels.clone(),
+            created_at: invocation.created_at,
+            instance_id: self.shared.instance.clone(),
+        };
+        places.begun.send(Entry::Begun(running, begun.clone()));
         Ok(Recording {
             shared: self.shared.clone(),
             invocation,
@@ -174,7 +245,8 @@ impl Interactions {
             reservation: None,
             started: Instant::now(),
             first_token: None,
-            slot: Some(slot),
+            slot: Some(places.ended),
+            begun,
         })
     }
 
@@ -233,6 +305,19 @@ pub struct Recording {
     first_token: Option<Duration>,
     /// Taken when the record is queued; `None` means finished.
     slot: Option<Slot>,
+    /// The running row's write.
+    begun: Arc<Commit>,
+}
+
+/// The caller is told its answer could not be recorded: 503, retry shortly.
+fn not_recorded(error: NotRecorded) -> SurfaceError {
+    let mut surface = SurfaceError::new(
+        503,
+        recorder::RECORDING_UNAVAILABLE,
+        format!("{error}; the answer is withheld, retry shortly"),
+    );
+    surface.retry_after = Some(QUEUE_RETRY_AFTER);
+    surface
 }
 
 impl Recording {
@@ -260,7 +345,7 @@ impl Recording {
         if !managed || self.reservation.is_some() {
             return Ok(());
         }
-        let estimate = estimate_tokens(&self.invocation.prompt);
+        let estimate = self.invocation.estimated_tokens;
         let reservation = self
             .shared
             .limits
@@ -277,26 +362,63 @@ impl Recording {
         }
     }
 
+    /// Whether the end of an answer waits for its record.
+    pub fn is_durable(&self) -> bool {
+        self.shared.mode == RecordingMode::Durable
+    }
+
+    /// Durable recording: waits until the running row is committed, so that once the caller
+    /// sees a response head the invocation survives a crash (as `interrupted` at worst).
+    /// It was queued when the invocation began, so this costs nothing when the upstream
+    /// took longer than the commit.
+    pub async fn begun(&self) -> Result<(), SurfaceError> {
+        if !self.is_durable() {
+            return Ok(());
+        }
+        self.begun
+            .wait(self.shared.patience)
+            .await
+            .map_err(not_recorded)
+    }
+
+    /// Ends the invocation with `outcome`; durable recording waits until its record is
+    /// committed. `Err` (503 `recording_unavailable`) means the caller must not be given the
+    /// answer's end: the record then says so too.
+    pub async fn settle(mut self, outcome: Outcome) -> Result<(), SurfaceError> {
+        let commit = self.complete(outcome);
+        match commit {
+            Some(commit) if self.is_durable() => commit
+                .wait(self.shared.patience)
+                .await
+                .map_err(not_recorded),
+            _ => Ok(()),
+        }
+    }
+
+    /// Ends the invocation without waiting for its record (errors the caller already has).
     pub fn finish(mut self, outcome: Outcome) {
         self.complete(outcome);
     }
 
     /// Reconciles the limits, marks the invocation finished for polling and queues its
-    /// record into the slot reserved at the start (never blocks, never fails).
-    fn complete(&mut self, outcome: Outcome) {
-        let Some(slot) = self.slot.take() else {
-            return;
-        };
+    /// record into the place reserved at the start (never blocks, never fails).
+    fn complete(&mut self, outcome: Outcome) -> Option<Arc<Commit>> {
+        let slot = self.slot.take()?;
         if let Some(reservation) = &self.reservation {
             let used = outcome.input_tokens + outcome.output_tokens;
             self.shared
                 .limits
                 .reconcile(reservation, used, OffsetDateTime::now_utc());
         }
+        // Async recording: polling shows the answer before its record is written.
+        let message = (!self.is_durable() && self.invocation.keep_content)
+            .then(|| outcome.response.clone())
+            .flatten();
         let record = self.record(outcome);
         let progress = Progress::Finished {
             status: record.status,
             error_name: record.error_name.clone(),
+            message,
         };
         self.shared
             .inflight
@@ -307,7 +429,7 @@ impl Recording {
             total_ms = record.total_ms,
             "invocation finished"
         );
-        slot.send(record);
+        Some(self.shared.recorder.send_ended(slot, record))
     }
 
     fn record(&self, outcome: Outcome) -> InvocationRecord {
@@ -358,8 +480,8 @@ impl Drop for Recording {
     }
 }
 
-/// A deliberately rough input-token estimate (4 bytes per token) reserved before the call;
-/// the real usage replaces it when the call ends.
-fn estimate_tokens(prompt: &str) -> u64 {
-    u64::try_from(prompt.len() / 4 + 1).unwrap_or(u64::MAX)
+/// A deliberately rough input-token estimate (4 bytes per token) of a request body,
+/// reserved before the call; the real usage replaces it when the call ends.
+pub fn estimate_tokens(request: &[u8]) -> u64 {
+    u64::try_from(request.len() / 4 + 1).unwrap_or(u64::MAX)
 }

@@ -87,13 +87,20 @@ pub async fn poll(
         }
         let result = match pending.progress {
             Progress::Running => json!({ "status": "In Progress", "invocationIdentifier": id }),
-            Progress::Finished { status, error_name } => {
-                poll_result(&id, status, error_name.as_deref(), None)
-            }
+            Progress::Finished {
+                status,
+                error_name,
+                message,
+            } => poll_result(&id, status, error_name.as_deref(), message.as_deref()),
         };
         return Ok(object_envelope(result));
     }
-    let record = visible_record(&state, principal, &id).await?;
+    let Some(record) = state.store.get_invocation(principal.org_id, &id).await? else {
+        return running_elsewhere(&state, principal, &id).await;
+    };
+    if !may_see(principal, record.user_id) {
+        return Err(not_found());
+    }
     let retention = retention_days(&state, principal.org_id).await;
     let view = record_json(&record, retention, Timestamp::now());
     let message = view["content"]["response"].as_str();
@@ -103,6 +110,20 @@ pub async fn poll(
         record.error_name.as_deref(),
         message,
     )))
+}
+
+/// An invocation running on another replica (its running row is in the database).
+async fn running_elsewhere(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
+    match state.store.running_invocation(principal.org_id, id).await? {
+        Some(running) if may_see(principal, running.user_id) => Ok(object_envelope(
+            json!({ "status": "In Progress", "invocationIdentifier": id }),
+        )),
+        _ => Err(not_found()),
+    }
 }
 
 fn poll_result(

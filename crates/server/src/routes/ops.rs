@@ -14,9 +14,17 @@ pub async fn healthz() -> Response {
     Json(json!({ "ok": true })).into_response()
 }
 
-/// The database answers and the configuration is loaded.
+/// How long readiness waits for the database: a probe answers within a second.
+const READINESS_DEADLINE: std::time::Duration = std::time::Duration::from_millis(800);
+
+/// The database takes writes (SQLite: its write lock can be had; PostgreSQL: it answers in
+/// a transaction), within a second — a frozen or locked database is not ready.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
+    let probe = tokio::time::timeout(READINESS_DEADLINE, state.store.ping_write()).await;
+    let probe = probe.unwrap_or(Err(switchboard_store::StoreError::Timeout(
+        READINESS_DEADLINE,
+    )));
+    match probe {
         Ok(()) => Json(json!({ "ok": true, "database": state.store.backend() })).into_response(),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");

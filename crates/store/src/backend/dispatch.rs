@@ -8,14 +8,23 @@ macro_rules! impl_store {
             }
 
             fn ping(&self) -> StoreFuture<'_, ()> {
-                Box::pin(async move {
+                super::support::bounded(self.call_timeout, async move {
                     sqlx::query("SELECT 1").execute(self.read_pool()).await?;
                     Ok(())
                 })
             }
 
+            fn ping_write(&self) -> StoreFuture<'_, ()> {
+                super::support::bounded(self.call_timeout, async move {
+                    let mut tx = self.write_tx().await?;
+                    sqlx::query("SELECT 1").execute(&mut *tx).await?;
+                    tx.rollback().await?;
+                    Ok(())
+                })
+            }
+
             fn config_version(&self) -> StoreFuture<'_, i64> {
-                Box::pin(self.op_config_version())
+                super::support::bounded(self.call_timeout, self.op_config_version())
             }
 
             fn create_org<'a>(
@@ -24,19 +33,22 @@ macro_rules! impl_store {
                 admin_email: &'a str,
                 admin_password: Option<&'a SecretValue>,
             ) -> StoreFuture<'a, NewOrganization> {
-                Box::pin(self.op_create_org(name, admin_email, admin_password))
+                super::support::bounded(
+                    self.call_timeout,
+                    self.op_create_org(name, admin_email, admin_password),
+                )
             }
 
             fn org_by_name<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Organization>> {
-                Box::pin(self.op_org_by_name(name))
+                super::support::bounded(self.call_timeout, self.op_org_by_name(name))
             }
 
             fn list_orgs(&self) -> StoreFuture<'_, Vec<Organization>> {
-                Box::pin(self.op_list_orgs())
+                super::support::bounded(self.call_timeout, self.op_list_orgs())
             }
 
             fn has_organizations(&self) -> StoreFuture<'_, bool> {
-                Box::pin(self.op_has_organizations())
+                super::support::bounded(self.call_timeout, self.op_has_organizations())
             }
 
             fn create_user<'a>(
@@ -47,11 +59,14 @@ macro_rules! impl_store {
                 role: Role,
                 password: Option<&'a SecretValue>,
             ) -> StoreFuture<'a, NewUser> {
-                Box::pin(self.op_create_user(org, actor, email, role, password))
+                super::support::bounded(
+                    self.call_timeout,
+                    self.op_create_user(org, actor, email, role, password),
+                )
             }
 
             fn user_by_email<'a>(&'a self, email: &'a str) -> StoreFuture<'a, Option<User>> {
-                Box::pin(self.op_user_by_email(email))
+                super::support::bounded(self.call_timeout, self.op_user_by_email(email))
             }
 
             fn create_api_token<'a>(
@@ -60,14 +75,17 @@ macro_rules! impl_store {
                 actor: &'a Actor,
                 user: UserId,
             ) -> StoreFuture<'a, IssuedToken> {
-                Box::pin(self.op_create_api_token(org, actor, user))
+                super::support::bounded(
+                    self.call_timeout,
+                    self.op_create_api_token(org, actor, user),
+                )
             }
 
             fn authenticate_token<'a>(
                 &'a self,
                 token: &'a str,
             ) -> StoreFuture<'a, Option<Principal>> {
-                Box::pin(self.op_authenticate_token(token))
+                super::support::bounded(self.call_timeout, self.op_authenticate_token(token))
             }
 
             fn exchange_client_credentials<'a>(
@@ -76,7 +94,10 @@ macro_rules! impl_store {
                 client_secret: &'a str,
                 ttl_seconds: u64,
             ) -> StoreFuture<'a, Option<IssuedToken>> {
-                Box::pin(self.op_exchange_client_credentials(client_id, client_secret, ttl_seconds))
+                super::support::bounded(
+                    self.call_timeout,
+                    self.op_exchange_client_credentials(client_id, client_secret, ttl_seconds),
+                )
             }
 
             fn verify_password<'a>(
@@ -84,11 +105,11 @@ macro_rules! impl_store {
                 email: &'a str,
                 password: &'a str,
             ) -> StoreFuture<'a, Option<Principal>> {
-                Box::pin(self.op_verify_password(email, password))
+                super::support::bounded(self.call_timeout, self.op_verify_password(email, password))
             }
 
             fn list_providers(&self, org: OrgId) -> StoreFuture<'_, Vec<ProviderRecord>> {
-                Box::pin(self.op_list_providers(org))
+                super::support::bounded(self.call_timeout, self.op_list_providers(org))
             }
 
             fn get_provider(
@@ -96,7 +117,7 @@ macro_rules! impl_store {
                 org: OrgId,
                 provider: ProviderType,
             ) -> StoreFuture<'_, Option<ProviderRecord>> {
-                Box::pin(self.op_get_provider(org, provider))
+                super::support::bounded(self.call_timeout, self.op_get_provider(org, provider))
             }
 
             fn put_provider<'a>(
@@ -105,7 +126,7 @@ macro_rules! impl_store {
                 actor: &'a Actor,
                 write: ProviderWrite,
             ) -> StoreFuture<'a, (ProviderRecord, bool)> {
-                Box::pin(self.op_put_provider(org, actor, write))
+                super::support::bounded(self.call_timeout, self.op_put_provider(org, actor, write))
             }
 
             fn delete_provider<'a>(
@@ -114,11 +135,14 @@ macro_rules! impl_store {
                 actor: &'a Actor,
                 provider: ProviderType,
             ) -> StoreFuture<'a, bool> {
-                Box::pin(self.op_delete_provider(org, actor, provider))
+                super::support::bounded(
+                    self.call_timeout,
+                    self.op_delete_provider(org, actor, provider),
+                )
             }
 
             fn get_defaults(&self, org: OrgId) -> StoreFuture<'_, Option<DefaultsRecord>> {
-                Box::pin(self.op_get_defaults(org))
+                super::support::bounded(self.call_timeout, self.op_get_defaults(org))
             }
 
             fn put_defaults<'a>(
@@ -128,11 +152,14 @@ macro_rules! impl_store {
                 provider: ProviderType,
                 model: &'a str,
             ) -> StoreFuture<'a, DefaultsRecord> {
-                Box::pin(self.op_put_defaults(org, actor, provider, model))
+                super::support::bounded(
+                    self.call_timeout,
+                    self.op_put_defaults(org, actor, provider, model),
+                )
             }
 
             fn list_secrets(&self, org: OrgId) -> StoreFuture<'_, Vec<SecretMeta>> {
-                Box::pin(self.op_list_secrets(org))
+                super::support::bounded(self.call_timeout, self.op_list_secrets(org))
             }
 
             fn get_secret_meta<'a>(
@@ -140,7 +167,7 @@ macro_rules! impl_store {
                 org: OrgId,
                 name: &'a str,
             ) -> StoreFuture<'a, Option<SecretMeta>> {
-                Box::pin(self.op_get_secret_meta(org, name))
+                super::support::bounded(self.call_timeout, self.op_get_secret_meta(org, name))
             }
 
             fn create_secret<'a>(
@@ -151,7 +178,10 @@ macro_rules! impl_store {
                 value: SecretValue,
                 description: Option<&'a str>,
             ) -> StoreFuture<'a, SecretMeta> {
-                Box::pin(self.op_create_secret(org, actor, name, value, description))
+                super::support::bounded(
+                    self.call_timeout,
+                    self.op_create_secret(org, actor, name, value, description),
+                )
             }
 
             fn update_secret<'a>(
@@ -161,7 +191,10 @@ macro_rules! impl_store {
                 name: &'a str,
                 update: SecretUpdate,
             ) -> StoreFuture<'a, Option<SecretMeta>> {
-                Box::pin(self.op_update_secret(org, actor, name, update))
+                super::support::bounded(
+                    self.call_timeout,
+                    self.op_update_secret(org, actor, name, update),
+                )
             }
 
             fn delete_secret<'a>(
@@ -170,7 +203,7 @@ macro_rules! impl_store {
                 actor: &'a Actor,
                 name: &'a str,
             ) -> StoreFuture<'a, bool> {
-                Box::pin(self.op_delete_secret(org, actor, name))
+                super::support::bounded(self.call_timeout, self.op_delete_secret(org, actor, name))
             }
 
             fn reveal_secret<'a>(
@@ -178,11 +211,11 @@ macro_rules! impl_store {
                 org: OrgId,
                 name: &'a str,
             ) -> StoreFuture<'a, Option<SecretValue>> {
-                Box::pin(self.op_reveal_secret(org, name))
+                super::support::bounded(self.call_timeout, self.op_reveal_secret(org, name))
             }
 
             fn get_ai_settings(&self, org: OrgId) -> StoreFuture<'_, AiSettings> {
-                Box::pin(self.op_get_ai_settings(org))
+                super::support::bounded(self.call_timeout, self.op_get_ai_settings(org))
             }
 
             fn put_ai_settings<'a>(
@@ -191,7 +224,10 @@ macro_rules! impl_store {
                 actor: &'a Actor,
                 settings: AiSettings,
             ) -> StoreFuture<'a, AiSettings> {
-                Box::pin(self.op_put_ai_settings(org, actor, settings))
+                super::support::bounded(
+                    self.call_timeout,
+                    self.op_put_ai_settings(org, actor, settings),
+                )
             }
 
             fn list_audit(
@@ -200,7 +236,10 @@ macro_rules! impl_store {
                 limit: u32,
                 before_seq: Option<i64>,
             ) -> StoreFuture<'_, Vec<AuditEntry>> {
-                Box::pin(self.op_list_audit(org, limit, before_seq))
+                super::support::bounded(
+                    self.call_timeout,
+                    self.op_list_audit(org, limit, before_seq),
+                )
             }
 
             fn append_audit<'a>(
@@ -209,7 +248,7 @@ macro_rules! impl_store {
                 actor: &'a Actor,
                 event: AuditEvent,
             ) -> StoreFuture<'a, AuditEntry> {
-                Box::pin(self.op_append_audit(org, actor, event))
+                super::support::bounded(self.call_timeout, self.op_append_audit(org, actor, event))
             }
 
             fn verify_audit(&self, org: OrgId) -> StoreFuture<'_, Option<BrokenLink>> {
@@ -221,7 +260,7 @@ macro_rules! impl_store {
             }
 
             fn load_org_config(&self, org: OrgId) -> StoreFuture<'_, Option<OrgConfig>> {
-                Box::pin(self.op_load_org_config(org))
+                super::support::bounded(self.call_timeout, self.op_load_org_config(org))
             }
 
             fn unseal(&self, org: OrgId, secret: &SealedSecret) -> StoreResult<SecretValue> {
@@ -233,14 +272,43 @@ macro_rules! impl_store {
             }
 
             fn changes_since(&self, version: i64) -> StoreFuture<'_, ConfigChanges> {
-                Box::pin(self.op_changes_since(version))
+                super::support::bounded(self.call_timeout, self.op_changes_since(version))
             }
 
             fn insert_invocations(
                 &self,
                 records: Vec<InvocationRecord>,
             ) -> StoreFuture<'_, InsertReport> {
-                Box::pin(self.op_insert_invocations(records))
+                super::support::bounded(self.call_timeout, self.op_insert_invocations(records))
+            }
+
+            fn write_invocations(&self, batch: InvocationBatch) -> StoreFuture<'_, InsertReport> {
+                super::support::bounded(self.call_timeout, self.op_write_invocations(batch))
+            }
+
+            fn running_invocation<'a>(
+                &'a self,
+                org: OrgId,
+                id: &'a str,
+            ) -> StoreFuture<'a, Option<RunningInvocation>> {
+                super::support::bounded(self.call_timeout, self.op_running_invocation(org, id))
+            }
+
+            fn heartbeat<'a>(
+                &'a self,
+                instance: &'a str,
+                started_at: Timestamp,
+            ) -> StoreFuture<'a, ()> {
+                super::support::bounded(self.call_timeout, self.op_heartbeat(instance, started_at))
+            }
+
+            fn recover_interrupted<'a>(
+                &'a self,
+                instance: &'a str,
+                stale_before: Timestamp,
+                batch: u32,
+            ) -> StoreFuture<'a, u64> {
+                Box::pin(self.op_recover_interrupted(instance, stale_before, batch))
             }
 
             fn get_invocation<'a>(
@@ -248,7 +316,7 @@ macro_rules! impl_store {
                 org: OrgId,
                 id: &'a str,
             ) -> StoreFuture<'a, Option<InvocationRecord>> {
-                Box::pin(self.op_get_invocation(org, id))
+                super::support::bounded(self.call_timeout, self.op_get_invocation(org, id))
             }
 
             fn list_invocations(
@@ -258,7 +326,10 @@ macro_rules! impl_store {
                 limit: u32,
                 cursor: Option<InvocationCursor>,
             ) -> StoreFuture<'_, Vec<InvocationRecord>> {
-                Box::pin(self.op_list_invocations(org, filter, limit, cursor))
+                super::support::bounded(
+                    self.call_timeout,
+                    self.op_list_invocations(org, filter, limit, cursor),
+                )
             }
 
             fn usage(
@@ -267,7 +338,7 @@ macro_rules! impl_store {
                 since: Timestamp,
                 user: Option<UserId>,
             ) -> StoreFuture<'_, Vec<UsageRow>> {
-                Box::pin(self.op_usage(org, since, user))
+                super::support::bounded(self.call_timeout, self.op_usage(org, since, user))
             }
 
             fn record_validation<'a>(
@@ -275,19 +346,19 @@ macro_rules! impl_store {
                 org: OrgId,
                 record: &'a ValidationRecord,
             ) -> StoreFuture<'a, ()> {
-                Box::pin(self.op_record_validation(org, record))
+                super::support::bounded(self.call_timeout, self.op_record_validation(org, record))
             }
 
             fn list_validations(&self, org: OrgId) -> StoreFuture<'_, Vec<ValidationRecord>> {
-                Box::pin(self.op_list_validations(org))
+                super::support::bounded(self.call_timeout, self.op_list_validations(org))
             }
 
             fn list_users(&self, org: OrgId) -> StoreFuture<'_, Vec<User>> {
-                Box::pin(self.op_list_users(org))
+                super::support::bounded(self.call_timeout, self.op_list_users(org))
             }
 
             fn managed_usage(&self, since: Timestamp) -> StoreFuture<'_, Vec<ManagedUsage>> {
-                Box::pin(self.op_managed_usage(since))
+                super::support::bounded(self.call_timeout, self.op_managed_usage(since))
             }
 
             fn purge_interactions(&self, policy: PurgePolicy) -> StoreFuture<'_, PurgeReport> {
@@ -299,15 +370,18 @@ macro_rules! impl_store {
                 principal: &'a Principal,
                 ttl_seconds: u64,
             ) -> StoreFuture<'a, IssuedSession> {
-                Box::pin(self.op_create_session(principal, ttl_seconds))
+                super::support::bounded(
+                    self.call_timeout,
+                    self.op_create_session(principal, ttl_seconds),
+                )
             }
 
             fn session<'a>(&'a self, token: &'a str) -> StoreFuture<'a, Option<SessionInfo>> {
-                Box::pin(self.op_session(token))
+                super::support::bounded(self.call_timeout, self.op_session(token))
             }
 
             fn delete_session<'a>(&'a self, token: &'a str) -> StoreFuture<'a, ()> {
-                Box::pin(self.op_delete_session(token))
+                super::support::bounded(self.call_timeout, self.op_delete_session(token))
             }
         }
     };

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::{MasterKeyRing, Store, StoreError, StoreResult};
+use crate::{MasterKeyRing, Store, StoreError, StoreOptions, StoreResult};
 
 pub(crate) mod sql;
 #[macro_use]
@@ -67,10 +67,14 @@ impl DbUrl {
     }
 }
 
-pub(crate) async fn open(url: &str, keys: MasterKeyRing) -> StoreResult<Arc<dyn Store>> {
+pub(crate) async fn open(
+    url: &str,
+    keys: MasterKeyRing,
+    options: StoreOptions,
+) -> StoreResult<Arc<dyn Store>> {
     Ok(match DbUrl::parse(url)? {
-        DbUrl::Sqlite(path) => Arc::new(sqlite::SqliteStore::open(&path, keys).await?),
-        DbUrl::Postgres(url) => Arc::new(postgres::PgStore::open(&url, keys).await?),
+        DbUrl::Sqlite(path) => Arc::new(sqlite::SqliteStore::open(&path, keys, options).await?),
+        DbUrl::Postgres(url) => Arc::new(postgres::PgStore::open(&url, keys, options).await?),
     })
 }
 

@@ -16,32 +16,58 @@ macro_rules! ops_interactions {
                 &self,
                 records: Vec<InvocationRecord>,
             ) -> StoreResult<InsertReport> {
-                let mut by_org: std::collections::BTreeMap<OrgId, Vec<InvocationRecord>> =
+                self.op_write_invocations(InvocationBatch {
+                    begun: Vec::new(),
+                    ended: records,
+                })
+                .await
+            }
+
+            async fn op_write_invocations(&self, batch: InvocationBatch) -> StoreResult<InsertReport> {
+                type PerOrg = (Vec<RunningInvocation>, Vec<InvocationRecord>);
+                let mut by_org: std::collections::BTreeMap<OrgId, PerOrg> =
                     std::collections::BTreeMap::new();
-                for record in records {
-                    by_org.entry(record.org_id).or_default().push(record);
+                for running in batch.begun {
+                    by_org.entry(running.org_id).or_default().0.push(running);
+                }
+                for record in batch.ended {
+                    by_org.entry(record.org_id).or_default().1.push(record);
                 }
                 let mut report = InsertReport::default();
-                for (org, records) in by_org {
-                    self.insert_org_invocations(org, &records, &mut report)
-                        .await?;
+                for (org, (begun, ended)) in by_org {
+                    let mut tx = self.write_tx().await?;
+                    for running in &begun {
+                        Self::insert_running_row(&mut tx, running).await?;
+                    }
+                    if !ended.is_empty() {
+                        self.append_to_ledger(&mut tx, org, &ended, &mut report)
+                            .await?;
+                    }
+                    tx.commit().await?;
                 }
                 Ok(report)
             }
 
-            async fn insert_org_invocations(
+            /// Appends `records` to the organization's ledger (holding its head) and removes
+            /// their running rows.
+            async fn append_to_ledger(
                 &self,
+                tx: &mut Conn,
                 org: OrgId,
                 records: &[InvocationRecord],
                 report: &mut InsertReport,
             ) -> StoreResult<()> {
-                let mut tx = self.write_tx().await?;
-                let (mut seq, mut hash) = Self::lock_invocation_chain(&mut tx, org).await?;
-                let settings = Self::ai_settings_in(&mut tx, org)
+                let (mut seq, mut hash) = Self::lock_invocation_chain(&mut *tx, org).await?;
+                let settings = Self::ai_settings_in(&mut *tx, org)
                     .await?
                     .unwrap_or_default();
                 let mut keys = std::collections::HashMap::new();
                 for record in records {
+                    sqlx::query(sql::DELETE_RUNNING_INVOCATION)
+                        .bind(org.to_string())
+                        .bind(&record.id)
+                        .execute(&mut *tx)
+                        .await?;
                     seq += 1;
                     let mut id = record.id.clone();
                     // The id is almost always free; a clash (another replica stored the
@@ -50,12 +76,12 @@ macro_rules! ops_interactions {
                         let row = StoredInvocation::new(record, &id, seq, &hash)?;
                         let content = match (&record.content, settings.store_interaction_data) {
                             (Some(content), true) => Some(
-                                self.seal_content(&mut tx, org, record, &id, content, &mut keys)
+                                self.seal_content(&mut *tx, org, record, &id, content, &mut keys)
                                     .await?,
                             ),
                             _ => None,
                         };
-                        if Self::insert_invocation_row(&mut tx, &row, content).await? {
+                        if Self::insert_invocation_row(&mut *tx, &row, content).await? {
                             break row;
                         }
                         id = super::support::renamed_invocation_id(&record.id);
@@ -66,13 +92,125 @@ macro_rules! ops_interactions {
                     hash = row.hash;
                     report.inserted += 1;
                 }
+                let org_text = org.to_string();
                 sqlx::query(sql::UPDATE_INVOCATION_CHAIN)
-                    .bind(org.to_string())
+                    .bind(&org_text)
                     .bind(seq)
                     .bind(&hash)
+                    .bind(self.vault.ledger_seal(&org_text, seq, &hash))
                     .execute(&mut *tx)
                     .await?;
-                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn insert_running_row(
+                conn: &mut Conn,
+                running: &RunningInvocation,
+            ) -> StoreResult<()> {
+                sqlx::query(sql::INSERT_RUNNING_INVOCATION)
+                    .bind(running.org_id.to_string())
+                    .bind(&running.id)
+                    .bind(running.user_id.to_string())
+                    .bind(&running.surface)
+                    .bind(&running.request_id)
+                    .bind(super::support::to_json_text(&running.labels)?)
+                    .bind(running.created_at.to_string())
+                    .bind(&running.instance_id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| match &e {
+                        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                            StoreError::NotFound
+                        }
+                        _ => StoreError::Database(e),
+                    })?;
+                Ok(())
+            }
+
+            async fn op_running_invocation(
+                &self,
+                org: OrgId,
+                id: &str,
+            ) -> StoreResult<Option<RunningInvocation>> {
+                sqlx::query(sql::GET_RUNNING_INVOCATION)
+                    .bind(org.to_string())
+                    .bind(id)
+                    .fetch_optional(self.read_pool())
+                    .await?
+                    .map(|row| rows::running_invocation(&row))
+                    .transpose()
+            }
+
+            async fn op_heartbeat(&self, instance: &str, started_at: Timestamp) -> StoreResult<()> {
+                sqlx::query(sql::UPSERT_INSTANCE)
+                    .bind(instance)
+                    .bind(started_at.to_string())
+                    .bind(Timestamp::now().to_string())
+                    .execute(self.write_pool())
+                    .await?;
+                Ok(())
+            }
+
+            /// Each orphaned row is claimed by deleting it inside the transaction that
+            /// appends its `interrupted` record, so two replicas recovering at once never
+            /// record one invocation twice.
+            async fn op_recover_interrupted(
+                &self,
+                instance: &str,
+                stale_before: Timestamp,
+                batch: u32,
+            ) -> StoreResult<u64> {
+                let found = sqlx::query(sql::ORPHANED_RUNNING_INVOCATIONS)
+                    .bind(instance)
+                    .bind(stale_before.to_string())
+                    .bind(i64::from(batch.max(1)))
+                    .fetch_all(self.read_pool())
+                    .await?;
+                let orphans = found
+                    .iter()
+                    .map(rows::running_invocation)
+                    .collect::<StoreResult<Vec<_>>>()?;
+                let mut recovered = 0;
+                for running in orphans {
+                    let mut tx = self.write_tx().await?;
+                    let claimed = sqlx::query(sql::DELETE_RUNNING_INVOCATION)
+                        .bind(running.org_id.to_string())
+                        .bind(&running.id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if claimed == 1 {
+                        let record = running.interrupted(Timestamp::now());
+                        let mut report = InsertReport::default();
+                        self.append_to_ledger(&mut tx, running.org_id, &[record], &mut report)
+                            .await?;
+                        recovered += 1;
+                    }
+                    tx.commit().await?;
+                }
+                sqlx::query(sql::DELETE_DEAD_INSTANCES)
+                    .bind(stale_before.to_string())
+                    .execute(self.write_pool())
+                    .await?;
+                Ok(recovered)
+            }
+
+            /// Seals ledger heads written before seals existed (once, when the store opens).
+            async fn seal_legacy_heads(&self) -> StoreResult<()> {
+                let found = sqlx::query(sql::UNSEALED_INVOCATION_CHAINS)
+                    .fetch_all(self.write_pool())
+                    .await?;
+                for row in &found {
+                    let org = row.text("org_id")?;
+                    let seal = self
+                        .vault
+                        .ledger_seal(&org, row.int("seq")?, &row.text("hash")?);
+                    sqlx::query(sql::SEAL_INVOCATION_CHAIN)
+                        .bind(&org)
+                        .bind(seal)
+                        .execute(self.write_pool())
+                        .await?;
+                }
                 Ok(())
             }
 
@@ -401,13 +539,21 @@ macro_rules! ops_interactions {
                         break;
                     }
                 }
-                let head = sqlx::query(sql::INVOCATION_CHAIN_HEAD)
+                let Some(row) = sqlx::query(sql::INVOCATION_CHAIN_HEAD)
                     .bind(org.to_string())
                     .fetch_optional(self.read_pool())
                     .await?
-                    .map(|row| Ok::<_, StoreError>((row.int("seq")?, row.text("hash")?)))
-                    .transpose()?;
-                Ok(verifier.finish(head))
+                else {
+                    return Ok(verifier.finish(None));
+                };
+                let (seq, hash) = (row.int("seq")?, row.text("hash")?);
+                let sealed = row.opt_text("seal")?.is_some_and(|seal| {
+                    seal == self.vault.ledger_seal(&org.to_string(), seq, &hash)
+                });
+                if !sealed {
+                    return Ok(Some(verifier.unsealed_head(seq)));
+                }
+                Ok(verifier.finish(Some((seq, hash))))
             }
         }
 

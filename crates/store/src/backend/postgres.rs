@@ -18,6 +18,8 @@ const LOCK_ORG_SQL: &str = "SELECT id FROM organizations WHERE id = $1 FOR NO KE
 /// Arbitrary but fixed: "sb-migr" in ASCII.
 const MIGRATION_LOCK_ID: i64 = 0x0073_622d_6d69_6772;
 const MAX_CONNECTIONS: u32 = 10;
+/// How long a call waits for a pooled connection when no call deadline is set.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -40,6 +42,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "validation",
         sql: include_str!("../../migrations/postgres/0004_validation.sql"),
     },
+    Migration {
+        version: 5,
+        name: "durable_records",
+        sql: include_str!("../../migrations/postgres/0005_durable_records.sql"),
+    },
 ];
 
 /// Locks the organization's invocation ledger head for the rest of the transaction.
@@ -61,16 +68,32 @@ async fn try_purge_lock(conn: &mut Conn) -> StoreResult<bool> {
 pub(crate) struct PgStore {
     pool: Pool<Db>,
     vault: Vault,
+    call_timeout: Option<Duration>,
 }
 
 impl PgStore {
-    pub(crate) async fn open(url: &str, keys: MasterKeyRing) -> StoreResult<Self> {
-        let pool = connect(url).await?;
+    pub(crate) async fn open(
+        url: &str,
+        keys: MasterKeyRing,
+        options: StoreOptions,
+    ) -> StoreResult<Self> {
+        let acquire = options.call_timeout.unwrap_or(ACQUIRE_TIMEOUT);
+        let pool = connect(url, acquire).await?;
         run_migrations(&pool, MIGRATIONS).await?;
         let mut tx = pool.begin().await?;
         let vault = Self::unlock_vault(&mut tx, keys).await?;
         tx.commit().await?;
-        Ok(Self { pool, vault })
+        let store = Self {
+            pool,
+            vault,
+            call_timeout: options.call_timeout,
+        };
+        store.seal_legacy_heads().await?;
+        Ok(store)
+    }
+
+    fn write_pool(&self) -> &Pool<Db> {
+        &self.pool
     }
 
     async fn write_tx(&self) -> StoreResult<Transaction<'static, Db>> {
@@ -110,16 +133,16 @@ async fn begin_migration(pool: &Pool<Db>) -> StoreResult<Transaction<'static, Db
     Ok(tx)
 }
 
-async fn connect(url: &str) -> StoreResult<Pool<Db>> {
+async fn connect(url: &str, acquire: Duration) -> StoreResult<Pool<Db>> {
     Ok(PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(acquire)
         .connect(url)
         .await?)
 }
 
 pub(crate) async fn migrate_only(url: &str) -> StoreResult<u64> {
-    let pool = connect(url).await?;
+    let pool = connect(url, ACQUIRE_TIMEOUT).await?;
     let applied = run_migrations(&pool, MIGRATIONS).await;
     pool.close().await;
     applied

@@ -231,3 +231,24 @@ pub(crate) fn usage_sample(row: &impl RowExt) -> StoreResult<UsageSample> {
         total_ms: count("total_ms")?,
     })
 }
+
+/// A running invocation's row.
+pub(crate) fn running_invocation(
+    row: &impl RowExt,
+) -> StoreResult<crate::interactions::RunningInvocation> {
+    let corrupt = |what: &str| StoreError::corrupt(format!("unreadable running invocation {what}"));
+    Ok(crate::interactions::RunningInvocation {
+        id: row.text("id")?,
+        org_id: row.text("org_id")?.parse().map_err(|_| corrupt("org id"))?,
+        user_id: row
+            .text("user_id")?
+            .parse()
+            .map_err(|_| corrupt("user id"))?,
+        surface: row.text("surface")?,
+        request_id: row.opt_text("request_id")?,
+        labels: serde_json::from_str(&row.text("labels")?).map_err(|_| corrupt("labels"))?,
+        created_at: Timestamp::parse(&row.text("created_at")?)
+            .map_err(|_| corrupt("created_at"))?,
+        instance_id: row.text("instance_id")?,
+    })
+}

@@ -140,9 +140,34 @@ macro_rules! invocation_columns {
 /// Creates an organization's ledger head on its first invocation.
 pub const ENSURE_INVOCATION_CHAIN: &str = "INSERT INTO invocation_chain (org_id, seq, hash) \
     VALUES ($1, 0, $2) ON CONFLICT (org_id) DO NOTHING";
-pub const INVOCATION_CHAIN_HEAD: &str = "SELECT seq, hash FROM invocation_chain WHERE org_id = $1";
+pub const INVOCATION_CHAIN_HEAD: &str =
+    "SELECT seq, hash, seal FROM invocation_chain WHERE org_id = $1";
 pub const UPDATE_INVOCATION_CHAIN: &str =
-    "UPDATE invocation_chain SET seq = $2, hash = $3 WHERE org_id = $1";
+    "UPDATE invocation_chain SET seq = $2, hash = $3, seal = $4 WHERE org_id = $1";
+/// Heads written before seals existed (sealed once when the store opens).
+pub const UNSEALED_INVOCATION_CHAINS: &str =
+    "SELECT org_id, seq, hash FROM invocation_chain WHERE seal IS NULL";
+pub const SEAL_INVOCATION_CHAIN: &str =
+    "UPDATE invocation_chain SET seal = $2 WHERE org_id = $1 AND seal IS NULL";
+pub const INSERT_RUNNING_INVOCATION: &str = "INSERT INTO invocations_running (org_id, id, \
+    user_id, surface, request_id, labels, created_at, instance_id) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (org_id, id) DO NOTHING";
+pub const DELETE_RUNNING_INVOCATION: &str =
+    "DELETE FROM invocations_running WHERE org_id = $1 AND id = $2";
+pub const GET_RUNNING_INVOCATION: &str = "SELECT org_id, id, user_id, surface, request_id, \
+    labels, created_at, instance_id FROM invocations_running WHERE org_id = $1 AND id = $2";
+/// Running invocations of processes other than `$1` whose heartbeat is older than `$2` or
+/// missing, oldest first.
+pub const ORPHANED_RUNNING_INVOCATIONS: &str = "SELECT r.org_id, r.id, r.user_id, r.surface, \
+    r.request_id, r.labels, r.created_at, r.instance_id FROM invocations_running r \
+    LEFT JOIN instances i ON i.id = r.instance_id \
+    WHERE r.instance_id <> $1 AND (i.heartbeat_at IS NULL OR i.heartbeat_at < $2) \
+    ORDER BY r.created_at LIMIT $3";
+pub const UPSERT_INSTANCE: &str = "INSERT INTO instances (id, started_at, heartbeat_at) \
+    VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
+/// Dead processes with nothing left to recover.
+pub const DELETE_DEAD_INSTANCES: &str = "DELETE FROM instances WHERE heartbeat_at < $1 \
+    AND NOT EXISTS (SELECT 1 FROM invocations_running r WHERE r.instance_id = instances.id)";
 pub const INSERT_INVOCATION: &str = "INSERT INTO invocations (id, org_id, seq, user_id, surface, \
     provider, model, status, error_name, request_id, labels, tools, metered, input_tokens, \
     output_tokens, first_token_ms, total_ms, created_at, finished_at, prev_hash, hash, \

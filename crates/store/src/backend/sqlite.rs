@@ -41,6 +41,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "validation",
         sql: include_str!("../../migrations/sqlite/0004_validation.sql"),
     },
+    Migration {
+        version: 5,
+        name: "durable_records",
+        sql: include_str!("../../migrations/sqlite/0005_durable_records.sql"),
+    },
 ];
 
 /// `BEGIN IMMEDIATE` already makes every purge batch the only writer.
@@ -55,21 +60,35 @@ pub(crate) struct SqliteStore {
     writer: Pool<Db>,
     reader: Pool<Db>,
     vault: Vault,
+    call_timeout: Option<Duration>,
 }
 
 impl SqliteStore {
-    pub(crate) async fn open(path: &Path, keys: MasterKeyRing) -> StoreResult<Self> {
-        let writer = connect(path, 1).await?;
+    pub(crate) async fn open(
+        path: &Path,
+        keys: MasterKeyRing,
+        options: StoreOptions,
+    ) -> StoreResult<Self> {
+        // A write waits for another process's lock no longer than a call may take.
+        let busy = options.call_timeout.unwrap_or(BUSY_TIMEOUT);
+        let writer = connect(path, 1, busy).await?;
         run_migrations(&writer, MIGRATIONS).await?;
         let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let vault = Self::unlock_vault(&mut tx, keys).await?;
         tx.commit().await?;
-        let reader = connect(path, READERS).await?;
-        Ok(Self {
+        let reader = connect(path, READERS, busy).await?;
+        let store = Self {
             writer,
             reader,
             vault,
-        })
+            call_timeout: options.call_timeout,
+        };
+        store.seal_legacy_heads().await?;
+        Ok(store)
+    }
+
+    fn write_pool(&self) -> &Pool<Db> {
+        &self.writer
     }
 
     async fn write_tx(&self) -> StoreResult<Transaction<'static, Db>> {
@@ -98,7 +117,7 @@ async fn begin_migration(pool: &Pool<Db>) -> StoreResult<Transaction<'static, Db
 }
 
 /// Opens a pool on the file, creating the file and its parent directory when missing.
-async fn connect(path: &Path, max_connections: u32) -> StoreResult<Pool<Db>> {
+async fn connect(path: &Path, max_connections: u32, busy: Duration) -> StoreResult<Pool<Db>> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
@@ -107,16 +126,17 @@ async fn connect(path: &Path, max_connections: u32) -> StoreResult<Pool<Db>> {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(BUSY_TIMEOUT)
+        .busy_timeout(busy)
         .foreign_keys(true);
     Ok(SqlitePoolOptions::new()
         .max_connections(max_connections)
+        .acquire_timeout(busy.max(Duration::from_secs(1)))
         .connect_with(options)
         .await?)
 }
 
 pub(crate) async fn migrate_only(path: &Path) -> StoreResult<u64> {
-    let pool = connect(path, 1).await?;
+    let pool = connect(path, 1, BUSY_TIMEOUT).await?;
     let applied = run_migrations(&pool, MIGRATIONS).await;
     pool.close().await;
     applied

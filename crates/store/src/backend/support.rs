@@ -7,7 +7,7 @@ use switchboard_core::OrgId;
 use switchboard_core::records::{DefaultsRecord, ProviderRecord, SecretMeta, Timestamp};
 use time::Duration;
 
-use crate::{StoreError, StoreResult};
+use crate::{StoreError, StoreFuture, StoreResult};
 
 /// Everything the `ops_*` macro expansions refer to by short name.
 pub(crate) mod prelude {
@@ -16,8 +16,9 @@ pub(crate) mod prelude {
     pub(crate) use super::super::{Migration, support};
     pub(crate) use crate::audit::{self, ChainVerifier, StoredAudit};
     pub(crate) use crate::interactions::{
-        self, InsertReport, InvocationContent, InvocationCursor, InvocationFilter,
-        InvocationRecord, LedgerVerifier, ManagedUsage, PurgePolicy, PurgeReport, StoredInvocation,
+        self, InsertReport, InvocationBatch, InvocationContent, InvocationCursor, InvocationFilter,
+        InvocationRecord, LedgerVerifier, ManagedUsage, PurgePolicy, PurgeReport,
+        RunningInvocation, StoredInvocation,
     };
     pub(crate) use crate::reports::{UsageFold, UsageRow, ValidationRecord};
     pub(crate) use crate::tokens::{self, TokenKind};
@@ -26,7 +27,7 @@ pub(crate) mod prelude {
         Actor, AuditEvent, BrokenLink, ClientCredentials, ConfigChanges, IssuedSession,
         IssuedToken, MasterKeyRing, NewOrganization, NewUser, OrgConfig, ProviderWrite,
         RotationReport, SealedSecret, SecretUpdate, SessionInfo, Store, StoreError, StoreFuture,
-        StoreResult, TokenFingerprint,
+        StoreOptions, StoreResult, TokenFingerprint,
     };
     pub(crate) use serde_json::json;
     pub(crate) use sqlx::{Pool, Transaction};
@@ -213,5 +214,22 @@ mod tests {
         let (at, ttl) = expiry(now, u64::MAX);
         assert_eq!(ttl, MAX_TTL_SECONDS);
         assert!(at > now);
+    }
+}
+
+/// A store call under the deadline of [`crate::StoreOptions::call_timeout`]: past it the
+/// call is abandoned (its connection dropped) and answers [`StoreError::Timeout`], so a
+/// frozen or locked database never holds a request longer than the deadline.
+pub(crate) fn bounded<'a, T: 'a>(
+    limit: Option<std::time::Duration>,
+    call: impl std::future::Future<Output = StoreResult<T>> + Send + 'a,
+) -> StoreFuture<'a, T> {
+    match limit {
+        None => Box::pin(call),
+        Some(limit) => Box::pin(async move {
+            tokio::time::timeout(limit, call)
+                .await
+                .unwrap_or(Err(StoreError::Timeout(limit)))
+        }),
     }
 }

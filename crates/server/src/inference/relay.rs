@@ -251,27 +251,19 @@ impl Relay {
     }
 
     /// The upstream body ended before the caller's terminator went out. Returns the
-    /// caller's closing bytes: the terminator when translating a complete answer, nothing
-    /// more after an upstream error event the caller already has, an error event otherwise.
+    /// caller's closing bytes: the terminator when a translating decoder completes the answer
+    /// only at the end (Gemini), nothing more after an upstream error event the caller
+    /// already has, an error event otherwise — an answer whose upstream never sent its own
+    /// terminator is incomplete, whatever its last event said.
     pub fn finish(&mut self) -> Bytes {
         let mut out = BytesMut::new();
-        if let Some(tap) = &mut self.tap {
-            tap.finish();
-        } else {
-            self.flush_decoder(&mut out);
+        match &mut self.tap {
+            Some(tap) => tap.finish(),
+            None => self.flush_decoder(&mut out),
         }
-        if let Mode::Translate(encoder) = &mut self.mode {
-            match encoder {
-                Encoder::OpenAi(e) => e.finish(&mut out),
-                Encoder::Anthropic(e) => e.finish(&mut out),
-            }
-            if self.upstream_error().is_none() && self.terminator().find(&out).is_none() {
-                self.failure = Some(StreamFailure::INCOMPLETE);
-            }
-            return out.freeze();
-        }
-        // Pass-through: the upstream's terminator ends the stream before this is reached.
-        if self.upstream_error().is_none() {
+        let translated_end =
+            matches!(self.mode, Mode::Translate(_)) && self.terminator().find(&out).is_some();
+        if !translated_end && self.upstream_error().is_none() {
             self.fail_into(&mut out, StreamFailure::INCOMPLETE, INCOMPLETE_MESSAGE);
         }
         out.freeze()
@@ -286,14 +278,14 @@ impl Relay {
 
     fn fail_into(&mut self, out: &mut BytesMut, failure: StreamFailure, message: &str) {
         self.failure = Some(failure);
+        // A translating encoder that already closed the stream (with an error) writes
+        // nothing more: one terminal event only.
         match &mut self.mode {
-            Mode::Translate(Encoder::OpenAi(e)) if !e.is_closed() => {
+            Mode::Translate(Encoder::OpenAi(e)) => e.finish_with_error(failure.kind, message, out),
+            Mode::Translate(Encoder::Anthropic(e)) => {
                 e.finish_with_error(failure.kind, message, out)
             }
-            Mode::Translate(Encoder::Anthropic(e)) if !e.is_closed() => {
-                e.finish_with_error(failure.kind, message, out)
-            }
-            _ => self.write_error(out, failure.kind, message),
+            Mode::PassThrough { .. } => self.write_error(out, failure.kind, message),
         }
     }
 

@@ -130,37 +130,43 @@ impl Server {
         database_url: String,
         env: Vec<(String, String)>,
     ) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        command
-            .arg("serve")
-            .envs(env.iter().cloned())
-            .env("SWITCHBOARD_LISTEN", "127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("spawn switchboard serve");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        collect_lines(
-            child.stderr.take().expect("stderr"),
-            log.clone(),
-            Some(addr_tx),
-        );
-        collect_lines(child.stdout.take().expect("stdout"), stdout.clone(), None);
-        let addr = addr_rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("server did not start: {}", log.lock().unwrap()));
+        let process = Process::spawn(&env);
         Server {
             backend,
-            base_url: format!("http://{addr}"),
+            base_url: process.base_url,
             database_url,
             dir,
             env,
-            child,
-            log,
-            stdout,
+            child: process.child,
+            log: process.log,
+            stdout: process.stdout,
             client: reqwest::Client::new(),
         }
+    }
+
+    /// `kill -9`, then a new process on the same database and settings, in place.
+    pub fn crash_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        assert!(
+            !self.log_text().contains(CANARY),
+            "canary leaked into the server log"
+        );
+        let process = Process::spawn(&self.env);
+        self.base_url = process.base_url;
+        self.child = process.child;
+        self.log = process.log;
+        self.stdout = process.stdout;
+    }
+
+    /// Another `serve` process on the same database and settings: a replica.
+    pub fn replica(&self) -> Server {
+        Self::spawn(
+            self.backend,
+            PathBuf::new(),
+            self.database_url.clone(),
+            self.env.clone(),
+        )
     }
 
     /// The admin token printed once on first start.
@@ -307,6 +313,45 @@ impl Drop for Server {
         let _ = self.child.wait();
         if !self.dir.as_os_str().is_empty() {
             let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// One running `switchboard serve` and its captured output.
+struct Process {
+    child: Child,
+    base_url: String,
+    log: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
+}
+
+impl Process {
+    fn spawn(env: &[(String, String)]) -> Process {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        command
+            .arg("serve")
+            .envs(env.iter().cloned())
+            .env("SWITCHBOARD_LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn switchboard serve");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        collect_lines(
+            child.stderr.take().expect("stderr"),
+            log.clone(),
+            Some(addr_tx),
+        );
+        collect_lines(child.stdout.take().expect("stdout"), stdout.clone(), None);
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("server did not start: {}", log.lock().unwrap()));
+        Process {
+            child,
+            base_url: format!("http://{addr}"),
+            log,
+            stdout,
         }
     }
 }

@@ -343,6 +343,56 @@ api_key_location = "env::SIM_OPENAI_KEY"
         t["pid"] = p.pid
         self.targets["relay"] = t
 
+    def start_async_gateway(self):
+        """A second Switchboard with SWITCHBOARD_RECORDING=async on its own SQLite file,
+        pinned like the first: durable and async recording measured in the same run."""
+        port = free_port()
+        env = self.gw_env()
+        env["SWITCHBOARD_DATABASE_URL"] = f"sqlite://{os.path.join(self.work, 'async.db')}"
+        env["SWITCHBOARD_RECORDING"] = "async"
+        env["SWITCHBOARD_LISTEN"] = f"127.0.0.1:{port}"
+        p = self.procs.start("gateway_async", [self.args.switchboard, "serve"], env=env,
+                             cpu=self.cpu_gw)
+        wait_port(port, p, timeout=120)
+        cli_env = dict(os.environ)
+        cli_env.update(env)
+        out = subprocess.run([self.args.switchboard, "org", "create", "bench", "--admin-email",
+                              "admin@bench.test", "--json"], env=cli_env, capture_output=True,
+                             check=True)
+        token = json.loads(out.stdout)["token"]
+        base = f"http://127.0.0.1:{port}"
+        auth = {"authorization": f"Bearer {token}"}
+        http("POST", f"{base}/v1/organization/secrets",
+             {"secretName": "k", "secretValue": self.sim_key}, auth)
+        http("POST", f"{base}/v1/llm-providers",
+             {"provider": "openai", "config": {"apiKeySecretName": "k"}}, auth)
+        t = dict(self.targets["switchboard"])
+        t["addr"] = f"127.0.0.1:{port}"
+        t["headers"] = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+        t["pid"] = p.pid
+        self.targets["switchboard_async"] = t
+
+    def sc_recording(self):
+        """Durable vs async recording: added latency at one request at a time, whole answers
+        and streams, and throughput at 16 connections, same run, alternating rounds."""
+        names = ["direct", "relay", "switchboard", "switchboard_async"]
+        c1 = self.sc_c1("recording_c1", "Hello", self.n(6, 1), self.n(300, 10), self.n(30, 3),
+                        names)
+        stream = self.sc_stream("recording_stream", "Hello [[sim:chunks=16]]", self.n(6, 1),
+                                self.n(100, 5), self.n(10, 2), names)
+        tp = self.loadgen({"mode": "throughput", "concurrency": self.n(16, 4),
+                           "duration_s": self.n(4, 0.5), "rounds": self.n(3, 1),
+                           "targets": self.target_specs(names, "Hello", watch=True)},
+                          "recording-throughput")
+        del self.results["scenarios"]["recording_c1"]
+        del self.results["scenarios"]["recording_stream"]
+        self.results["scenarios"]["recording"] = {"c1": c1, "stream": stream, "throughput": tp}
+        log("recording", json.dumps({
+            k: {"added_p50": c1["added_us"].get(k, {}).get("p50"),
+                "added_p99": c1["added_us"].get(k, {}).get("p99"),
+                "rps": round(v["rps_median"])}
+            for k, v in tp["targets"].items() if k.startswith("switchboard")}))
+
     def check_peer(self, name):
         t = self.targets.get(name)
         if not t:
@@ -609,6 +659,10 @@ api_key_location = "env::SIM_OPENAI_KEY"
                            self.n(4, 1), self.n(8, 2), 1, everyone)
         if want("throughput"):
             self.sc_throughput(everyone)
+        if want("recording"):
+            self.start_async_gateway()
+            self.sc_recording()
+            self.procs.stop("gateway_async")
         self.results["memory"]["gateway_idle_rss_kib_warm"] = rss_kib(self.gw_pid)
         if want("many"):
             for conc in ([500, 1000, 2000] if not self.smoke else [50]):
@@ -664,7 +718,7 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-pin", action="store_true")
-    ap.add_argument("--only", default="", help="comma list: c1,stream,throughput,many,bodies,growth")
+    ap.add_argument("--only", default="", help="comma list: c1,stream,throughput,recording,many,bodies,growth")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, DB)")
     ap.add_argument("--name", default=None,

@@ -576,7 +576,7 @@ where
     fn close(&mut self, close: impl FnOnce(&mut Relay) -> Bytes) -> Bytes {
         self.catch_up();
         let tail = self.framer.as_mut().map(EventFramer::finish);
-        let closing = match tail.filter(|t| !t.is_empty()) {
+        match tail.filter(|t| !t.is_empty()) {
             Some(tail) => {
                 self.relay.push(tail.clone());
                 let closing = close(&mut self.relay);
@@ -585,8 +585,7 @@ where
                 out.freeze()
             }
             None => close(&mut self.relay),
-        };
-        closing
+        }
     }
 
     /// The stream's last bytes (`out` ends with the terminator or an error event): the

@@ -182,6 +182,23 @@ pub(crate) fn renamed_invocation_id(id: &str) -> String {
     format!("{id}.dup-{}", &suffix[..8])
 }
 
+/// A store call under the deadline of [`crate::StoreOptions::call_timeout`]: past it the
+/// call is abandoned (its connection dropped) and answers [`StoreError::Timeout`], so a
+/// frozen or locked database never holds a request longer than the deadline.
+pub(crate) fn bounded<'a, T: 'a>(
+    limit: Option<std::time::Duration>,
+    call: impl std::future::Future<Output = StoreResult<T>> + Send + 'a,
+) -> StoreFuture<'a, T> {
+    match limit {
+        None => Box::pin(call),
+        Some(limit) => Box::pin(async move {
+            tokio::time::timeout(limit, call)
+                .await
+                .unwrap_or(Err(StoreError::Timeout(limit)))
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,22 +231,5 @@ mod tests {
         let (at, ttl) = expiry(now, u64::MAX);
         assert_eq!(ttl, MAX_TTL_SECONDS);
         assert!(at > now);
-    }
-}
-
-/// A store call under the deadline of [`crate::StoreOptions::call_timeout`]: past it the
-/// call is abandoned (its connection dropped) and answers [`StoreError::Timeout`], so a
-/// frozen or locked database never holds a request longer than the deadline.
-pub(crate) fn bounded<'a, T: 'a>(
-    limit: Option<std::time::Duration>,
-    call: impl std::future::Future<Output = StoreResult<T>> + Send + 'a,
-) -> StoreFuture<'a, T> {
-    match limit {
-        None => Box::pin(call),
-        Some(limit) => Box::pin(async move {
-            tokio::time::timeout(limit, call)
-                .await
-                .unwrap_or(Err(StoreError::Timeout(limit)))
-        }),
     }
 }

@@ -335,7 +335,10 @@ pub trait Store: Send + Sync + 'static {
     /// Writes one recorder batch, one transaction per organization: the running rows of
     /// invocations that began, and the final records of those that ended (appended like
     /// [`Store::insert_invocations`], their running rows deleted in the same transaction).
-    fn write_invocations(&self, batch: InvocationBatch) -> StoreFuture<'_, InsertReport>;
+    /// The batch is borrowed: the recorder retries the same batch while the database is
+    /// unavailable, and content is never copied for an attempt.
+    fn write_invocations<'a>(&'a self, batch: &'a InvocationBatch)
+    -> StoreFuture<'a, InsertReport>;
     /// An invocation that has begun and is not recorded yet (on any replica).
     fn running_invocation<'a>(
         &'a self,

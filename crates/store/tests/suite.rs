@@ -2262,7 +2262,7 @@ async fn running_invocations_end_in_their_final_record(h: Harness) {
         begun: vec![running(&a, "r-1", "me"), running(&b, "r-2", "me")],
         ended: Vec::new(),
     };
-    h.store.write_invocations(begun).await.unwrap();
+    h.store.write_invocations(&begun).await.unwrap();
     let found = h.store.running_invocation(a.org.id, "r-1").await.unwrap();
     assert_eq!(found.unwrap().user_id, a.admin.user.id);
     // Scoped to its organization.
@@ -2277,7 +2277,7 @@ async fn running_invocations_end_in_their_final_record(h: Harness) {
         begun: Vec::new(),
         ended: vec![invocation(&a, "r-1", Timestamp::now())],
     };
-    h.store.write_invocations(ended).await.unwrap();
+    h.store.write_invocations(&ended).await.unwrap();
     assert!(
         h.store
             .running_invocation(a.org.id, "r-1")
@@ -2313,7 +2313,7 @@ async fn interrupted_invocations_are_recovered_once(h: Harness) {
         ],
         ended: Vec::new(),
     };
-    h.store.write_invocations(begun).await.unwrap();
+    h.store.write_invocations(&begun).await.unwrap();
     let stale_before =
         Timestamp::from_datetime(time::OffsetDateTime::now_utc() - time::Duration::seconds(60));
     // Two replicas recovering at once record each invocation once.

@@ -240,10 +240,10 @@ async fn write_loop(
     while receiver.recv_many(&mut entries, BATCH).await > 0 {
         let mut batch = Batch::from_entries(entries.drain(..));
         batch.write(store.as_ref()).await;
-        for record in &batch.ended {
+        for record in &batch.rows.ended {
             inflight.forget(record.org_id, &record.id);
         }
-        bytes.sub(batch.ended.iter().map(content_bytes).sum());
+        bytes.sub(batch.rows.ended.iter().map(content_bytes).sum());
         batch.settle();
     }
     tracing::debug!("invocation writer drained");
@@ -251,8 +251,7 @@ async fn write_loop(
 
 /// One write: running rows and final records, with the commits to settle.
 struct Batch {
-    begun: Vec<RunningInvocation>,
-    ended: Vec<InvocationRecord>,
+    rows: InvocationBatch,
     commits: Vec<Arc<Commit>>,
     /// The final records' commits, index for index with `ended`.
     ended_commits: Vec<Arc<Commit>>,
@@ -282,8 +281,7 @@ impl Batch {
             ended.iter().map(|r| (r.org_id, r.id.as_str())).collect();
         begun.retain(|r| !finished.contains(&(r.org_id, r.id.as_str())));
         Self {
-            begun,
-            ended,
+            rows: InvocationBatch { begun, ended },
             commits,
             ended_commits,
             outcome: WRITTEN,
@@ -295,11 +293,7 @@ impl Batch {
         let mut backoff = FIRST_BACKOFF;
         loop {
             self.begin_attempt();
-            let batch = InvocationBatch {
-                begun: self.begun.clone(),
-                ended: self.ended.clone(),
-            };
-            match store.write_invocations(batch).await {
+            match store.write_invocations(&self.rows).await {
                 Ok(report) => {
                     for (asked, stored) in report.renamed {
                         tracing::warn!(%asked, %stored, "invocation id was taken; stored renamed");
@@ -307,7 +301,7 @@ impl Batch {
                     return;
                 }
                 Err(error) if is_transient(&error) => {
-                    tracing::warn!(%error, begun = self.begun.len(), ended = self.ended.len(),
+                    tracing::warn!(%error, begun = self.rows.begun.len(), ended = self.rows.ended.len(),
                         "cannot write invocation records yet; retrying");
                     self.attempt_failed();
                     tokio::time::sleep(backoff).await;
@@ -316,7 +310,7 @@ impl Batch {
                 Err(error) => {
                     // Retrying cannot help (an unknown organization, a missing master key
                     // version): keep the queue moving and say so loudly.
-                    tracing::error!(%error, count = self.ended.len(), "invocation records cannot be stored");
+                    tracing::error!(%error, count = self.rows.ended.len(), "invocation records cannot be stored");
                     self.outcome = LOST;
                     return;
                 }
@@ -330,7 +324,7 @@ impl Batch {
         for commit in &self.commits {
             commit.begin_attempt();
         }
-        for (record, commit) in self.ended.iter_mut().zip(&self.ended_commits) {
+        for (record, commit) in self.rows.ended.iter_mut().zip(&self.ended_commits) {
             if !commit.begin_attempt() && record.error_name.is_none() {
                 record.status = InvocationStatus::Failed;
                 record.error_name = Some(RECORDING_UNAVAILABLE.to_owned());

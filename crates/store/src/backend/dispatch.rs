@@ -282,7 +282,10 @@ macro_rules! impl_store {
                 super::support::bounded(self.call_timeout, self.op_insert_invocations(records))
             }
 
-            fn write_invocations(&self, batch: InvocationBatch) -> StoreFuture<'_, InsertReport> {
+            fn write_invocations<'a>(
+                &'a self,
+                batch: &'a InvocationBatch,
+            ) -> StoreFuture<'a, InsertReport> {
                 super::support::bounded(self.call_timeout, self.op_write_invocations(batch))
             }
 

@@ -16,27 +16,30 @@ macro_rules! ops_interactions {
                 &self,
                 records: Vec<InvocationRecord>,
             ) -> StoreResult<InsertReport> {
-                self.op_write_invocations(InvocationBatch {
+                let batch = InvocationBatch {
                     begun: Vec::new(),
                     ended: records,
-                })
-                .await
+                };
+                self.op_write_invocations(&batch).await
             }
 
-            async fn op_write_invocations(&self, batch: InvocationBatch) -> StoreResult<InsertReport> {
-                type PerOrg = (Vec<RunningInvocation>, Vec<InvocationRecord>);
-                let mut by_org: std::collections::BTreeMap<OrgId, PerOrg> =
+            async fn op_write_invocations(
+                &self,
+                batch: &InvocationBatch,
+            ) -> StoreResult<InsertReport> {
+                type PerOrg<'b> = (Vec<&'b RunningInvocation>, Vec<&'b InvocationRecord>);
+                let mut by_org: std::collections::BTreeMap<OrgId, PerOrg<'_>> =
                     std::collections::BTreeMap::new();
-                for running in batch.begun {
+                for running in &batch.begun {
                     by_org.entry(running.org_id).or_default().0.push(running);
                 }
-                for record in batch.ended {
+                for record in &batch.ended {
                     by_org.entry(record.org_id).or_default().1.push(record);
                 }
                 let mut report = InsertReport::default();
                 for (org, (begun, ended)) in by_org {
                     let mut tx = self.write_tx().await?;
-                    for running in &begun {
+                    for running in begun {
                         Self::insert_running_row(&mut tx, running).await?;
                     }
                     if !ended.is_empty() {
@@ -54,7 +57,7 @@ macro_rules! ops_interactions {
                 &self,
                 tx: &mut Conn,
                 org: OrgId,
-                records: &[InvocationRecord],
+                records: &[&InvocationRecord],
                 report: &mut InsertReport,
             ) -> StoreResult<()> {
                 let (mut seq, mut hash) = Self::lock_invocation_chain(&mut *tx, org).await?;
@@ -62,7 +65,7 @@ macro_rules! ops_interactions {
                     .await?
                     .unwrap_or_default();
                 let mut keys = std::collections::HashMap::new();
-                for record in records {
+                for &record in records {
                     sqlx::query(sql::DELETE_RUNNING_INVOCATION)
                         .bind(org.to_string())
                         .bind(&record.id)
@@ -182,7 +185,7 @@ macro_rules! ops_interactions {
                     if claimed == 1 {
                         let record = running.interrupted(Timestamp::now());
                         let mut report = InsertReport::default();
-                        self.append_to_ledger(&mut tx, running.org_id, &[record], &mut report)
+                        self.append_to_ledger(&mut tx, running.org_id, &[&record], &mut report)
                             .await?;
                         recovered += 1;
                     }

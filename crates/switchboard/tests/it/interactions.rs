@@ -726,3 +726,39 @@ async fn the_hourly_token_budget_counts_real_usage() {
     );
     gateway.server.stop();
 }
+
+/// The token estimate reserved before the call comes from the request itself, so an
+/// organization that keeps no content cannot pass the hourly token budget with concurrent
+/// requests (the estimate used to be taken from the kept prompt: 1 token each).
+#[tokio::test]
+async fn concurrent_requests_that_keep_no_content_cannot_pass_the_token_budget_together() {
+    let env = limited(&[("SWITCHBOARD_MANAGED_TOKENS_PER_HOUR", "2000")]);
+    let gateway = Gateway::start_with(Backend::Sqlite, Default::default(), env).await;
+    gateway.keep_no_content().await;
+    // ~1,600 bytes: an estimate of about 400 tokens each; all in flight at once.
+    let prompt = format!("{} [[sim:latency_ms=300]]", "words ".repeat(270));
+    let body = json!({ "provider": "managed", "model": "gpt-5",
+        "messages": [{ "role": "user", "content": prompt }] });
+    let tasks: Vec<_> = (0..24)
+        .map(|_| {
+            let request = reqwest::Client::new()
+                .post(gateway.url("/v1/chat/completions"))
+                .bearer_auth(&gateway.org.member)
+                .json(&body);
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut admitted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            200 => admitted += 1,
+            429 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(
+        (1..=5).contains(&admitted),
+        "{admitted} of 24 admitted against a 2,000-token budget"
+    );
+    gateway.server.stop();
+}

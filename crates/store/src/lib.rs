@@ -325,6 +325,9 @@ pub trait Store: Send + Sync + 'static {
     /// version this database never reached), the answer lists every organization: reload
     /// everything.
     fn changes_since(&self, version: i64) -> StoreFuture<'_, ConfigChanges>;
+    /// A live feed of change notifications from every process sharing the database
+    /// (PostgreSQL `LISTEN`); `None` where there is none (SQLite: one node, polled).
+    fn listen_for_changes(&self) -> StoreFuture<'_, Option<ChangeListener>>;
 
     // AI interactions ---------------------------------------------------------------------
     /// Appends invocation records to their organizations' ledgers (one transaction per
@@ -413,6 +416,25 @@ pub trait Store: Send + Sync + 'static {
     fn session<'a>(&'a self, token: &'a str) -> StoreFuture<'a, Option<SessionInfo>>;
     /// Ends a session (logout); ending an unknown session is not an error.
     fn delete_session<'a>(&'a self, token: &'a str) -> StoreFuture<'a, ()>;
+}
+
+/// Change notifications (`LISTEN switchboard_config`), sent by every committed write.
+pub struct ChangeListener {
+    inner: sqlx::postgres::PgListener,
+}
+
+impl ChangeListener {
+    pub(crate) fn new(inner: sqlx::postgres::PgListener) -> Self {
+        Self { inner }
+    }
+
+    /// Waits for the next notification. Also returns when the connection was lost and
+    /// re-established (notifications may have been missed meanwhile), so the caller resyncs
+    /// in both cases; an error means the database cannot be reached right now.
+    pub async fn changed(&mut self) -> StoreResult<()> {
+        self.inner.try_recv().await?;
+        Ok(())
+    }
 }
 
 /// One organization's configuration as the data plane holds it.

@@ -87,6 +87,10 @@ pub struct SettingArgs {
     /// How often expired interaction content is purged, in seconds.
     #[arg(long, env = "SWITCHBOARD_PURGE_INTERVAL_SECONDS", global = true)]
     pub purge_interval_seconds: Option<u64>,
+    /// How often configuration changes are polled, in milliseconds (the backstop of
+    /// PostgreSQL's change notifications).
+    #[arg(long, env = "SWITCHBOARD_CONFIG_POLL_MS", global = true)]
+    pub config_poll_ms: Option<u64>,
     /// `durable` (the end of an answer waits for its record) or `async`.
     #[arg(long, env = "SWITCHBOARD_RECORDING", global = true)]
     pub recording: Option<String>,

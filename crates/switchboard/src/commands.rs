@@ -20,7 +20,6 @@ use crate::config::{self, Resolved};
 use crate::keys;
 
 /// How often the server looks for configuration written by the CLI or other replicas.
-const CONFIG_REFRESH: std::time::Duration = std::time::Duration::from_millis(500);
 /// How often the allocator's free memory is checked (and returned after a burst).
 const MEMORY_TRIM_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -94,7 +93,8 @@ async fn serve(settings: Resolved) -> Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
     let addr = listener.local_addr()?;
     let snapshots = Snapshots::new(store.clone()).await?;
-    snapshots.spawn_refresher(CONFIG_REFRESH);
+    snapshots.spawn_refresher(settings.config_poll);
+    snapshots.spawn_listener();
     switchboard_server::memory::spawn_trimmer(MEMORY_TRIM_CHECK);
     let egress = EgressClient::new(settings.server.egress.clone(), settings.server.timeouts)
         .context("cannot build the outbound HTTP client")?;

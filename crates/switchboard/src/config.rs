@@ -23,6 +23,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://switchboard-data/switchboard.db
 pub const DEFAULT_MASTER_KEY_FILE: &str = "switchboard-data/master.key";
 const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 const DEFAULT_RETENTION_DAYS: u32 = 30;
+const DEFAULT_CONFIG_POLL: Duration = Duration::from_millis(500);
 
 /// The TOML file's keys: the variable names without `SWITCHBOARD_`, lowercased.
 #[derive(Deserialize, Default)]
@@ -53,6 +54,7 @@ struct FileSettings {
     recorder_queue: Option<usize>,
     purge_interval_seconds: Option<u64>,
     recording: Option<String>,
+    config_poll_ms: Option<u64>,
     recorder_queue_bytes: Option<usize>,
     database_timeout_seconds: Option<u64>,
     instance_stale_seconds: Option<u64>,
@@ -71,6 +73,9 @@ pub struct Resolved {
     pub log: Option<String>,
     /// The deadline of store calls made while serving.
     pub database_timeout: Duration,
+    /// How often configuration changes are polled (the backstop of PostgreSQL's
+    /// notifications; SQLite's only feed of the CLI's writes).
+    pub config_poll: Duration,
     pub server: Settings,
 }
 
@@ -167,6 +172,11 @@ pub fn resolve(args: SettingArgs) -> Result<Resolved> {
         ),
         log: args.log.or(file.log),
         database_timeout: interactions.commit_patience,
+        config_poll: args
+            .config_poll_ms
+            .or(file.config_poll_ms)
+            .filter(|ms| *ms > 0)
+            .map_or(DEFAULT_CONFIG_POLL, Duration::from_millis),
         server: Settings {
             listen,
             system_default_provider,

@@ -190,6 +190,42 @@ impl Snapshots {
         Ok(())
     }
 
+    /// Applies every change notification from the database at once (PostgreSQL): another
+    /// replica's write is served here within milliseconds. The poll stays as the backstop;
+    /// a lost connection is re-established and followed by a full sync.
+    pub fn spawn_listener(self: &Arc<Self>) {
+        let this = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(store) = this.upgrade().map(|s| s.store.clone()) else {
+                    return;
+                };
+                let mut listener = match store.listen_for_changes().await {
+                    Ok(Some(listener)) => listener,
+                    Ok(None) => return,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot listen for configuration changes; retrying");
+                        tokio::time::sleep(LISTEN_RETRY).await;
+                        continue;
+                    }
+                };
+                drop(store);
+                loop {
+                    let changed = listener.changed().await;
+                    let Some(this) = this.upgrade() else { return };
+                    if let Err(error) = changed {
+                        tracing::warn!(%error, "configuration notifications lost; reconnecting");
+                        tokio::time::sleep(LISTEN_RETRY).await;
+                        break;
+                    }
+                    if let Err(error) = this.sync().await {
+                        tracing::warn!(%error, "configuration refresh failed; retrying");
+                    }
+                }
+            }
+        });
+    }
+
     /// Polls the store for changes every `period` until the process ends.
     pub fn spawn_refresher(self: &Arc<Self>, period: Duration) {
         let this = Arc::downgrade(self);
@@ -206,6 +242,9 @@ impl Snapshots {
         });
     }
 }
+
+/// Pause before listening again after the notification connection failed.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
 /// Lock helpers that survive a poisoned lock: the maps stay consistent under panics
 /// because every update is a single insert or remove.

@@ -282,6 +282,10 @@ macro_rules! impl_store {
                 super::support::bounded(self.call_timeout, self.op_insert_invocations(records))
             }
 
+            fn listen_for_changes(&self) -> StoreFuture<'_, Option<crate::ChangeListener>> {
+                Box::pin(self.op_listen_for_changes())
+            }
+
             fn write_invocations<'a>(
                 &'a self,
                 batch: &'a InvocationBatch,

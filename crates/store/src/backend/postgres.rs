@@ -96,6 +96,13 @@ impl PgStore {
         &self.pool
     }
 
+    /// A dedicated connection listening on the config channel.
+    async fn op_listen_for_changes(&self) -> StoreResult<Option<crate::ChangeListener>> {
+        let mut inner = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        inner.listen(crate::PG_CONFIG_CHANNEL).await?;
+        Ok(Some(crate::ChangeListener::new(inner)))
+    }
+
     async fn write_tx(&self) -> StoreResult<Transaction<'static, Db>> {
         Ok(self.pool.begin().await?)
     }

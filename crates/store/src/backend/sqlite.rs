@@ -91,6 +91,11 @@ impl SqliteStore {
         &self.writer
     }
 
+    /// One node: nothing to listen to (the server polls).
+    async fn op_listen_for_changes(&self) -> StoreResult<Option<crate::ChangeListener>> {
+        Ok(None)
+    }
+
     async fn write_tx(&self) -> StoreResult<Transaction<'static, Db>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }

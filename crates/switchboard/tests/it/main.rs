@@ -13,6 +13,7 @@ mod isolation;
 mod keys;
 mod ops;
 mod providers;
+mod replicas;
 mod secrets;
 mod ui;
 mod validation;

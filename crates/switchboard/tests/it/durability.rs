@@ -397,37 +397,62 @@ async fn broken_upstream_streams_end_with_a_parseable_error_and_a_failed_record(
     }
 }
 
-/// A TCP relay to PostgreSQL that can stop forwarding (a frozen database) or refuse new
-/// connections, and resume.
+/// A TCP relay to PostgreSQL that can stop forwarding (a frozen database), or cut every
+/// connection and refuse new ones (a database that is down), and resume.
 struct Relay {
     addr: std::net::SocketAddr,
     frozen: Arc<AtomicBool>,
+    refusing: Arc<AtomicBool>,
+    cut: Arc<tokio::sync::Notify>,
 }
 
 impl Relay {
     async fn start(upstream: std::net::SocketAddr) -> Relay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let frozen = Arc::new(AtomicBool::new(false));
-        let flag = frozen.clone();
+        let relay = Relay {
+            addr: listener.local_addr().unwrap(),
+            frozen: Arc::new(AtomicBool::new(false)),
+            refusing: Arc::new(AtomicBool::new(false)),
+            cut: Arc::new(tokio::sync::Notify::new()),
+        };
+        let (frozen, refusing, cut) = (
+            relay.frozen.clone(),
+            relay.refusing.clone(),
+            relay.cut.clone(),
+        );
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let flag = flag.clone();
+                if refusing.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let (frozen, cut) = (frozen.clone(), cut.clone());
                 tokio::spawn(async move {
                     let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
                         return;
                     };
                     let (cr, cw) = client.into_split();
                     let (sr, sw) = server.into_split();
-                    tokio::join!(pump(cr, sw, flag.clone()), pump(sr, cw, flag));
+                    tokio::select! {
+                        _ = async { tokio::join!(pump(cr, sw, frozen.clone()), pump(sr, cw, frozen)) } => {}
+                        _ = cut.notified() => {}
+                    }
                 });
             }
         });
-        Relay { addr, frozen }
+        relay
     }
 
     fn freeze(&self, frozen: bool) {
         self.frozen.store(frozen, Ordering::SeqCst);
+    }
+
+    /// Cuts every open connection and refuses new ones (or accepts them again).
+    fn refuse(&self, refusing: bool) {
+        self.refusing.store(refusing, Ordering::SeqCst);
+        if refusing {
+            self.cut.notify_waiters();
+        }
     }
 }
 
@@ -480,7 +505,7 @@ async fn chat_status(gateway: &Gateway, stream: bool) -> (u16, Duration) {
 
 // Multi-threaded: the relay keeps forwarding while the test blocks on a process start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_frozen_postgresql_gets_deadlines_and_everything_recovers() {
+async fn a_frozen_or_refusing_postgresql_gets_deadlines_and_everything_recovers() {
     if !backends().contains(&Backend::Postgres) {
         return;
     }
@@ -504,22 +529,34 @@ async fn a_frozen_postgresql_gets_deadlines_and_everything_recovers() {
     };
     let admin = gateway.org.admin.clone();
     assert_eq!(chat_status(&gateway, false).await.0, 200);
-    relay.freeze(true);
-    let (ready, took) = timed(&gateway.server, "/readyz", &admin).await;
-    assert_eq!(ready, 503);
-    assert!(took < Duration::from_millis(1500), "readyz took {took:?}");
-    let (status, took) = timed(&gateway.server, "/v1/audit-log", &admin).await;
-    assert_eq!(status, 503, "a management read past its deadline");
-    assert!(took < Duration::from_secs(6), "took {took:?}");
-    for stream in [false, true] {
-        let (status, took) = chat_status(&gateway, stream).await;
-        assert_eq!(status, 503, "durable recording with the database frozen");
-        assert!(took < Duration::from_secs(10), "took {took:?}");
+    for fault in ["frozen", "refusing"] {
+        match fault {
+            "frozen" => relay.freeze(true),
+            _ => relay.refuse(true),
+        }
+        let (ready, took) = timed(&gateway.server, "/readyz", &admin).await;
+        assert_eq!(ready, 503, "{fault}");
+        assert!(
+            took < Duration::from_millis(1500),
+            "{fault}: readyz took {took:?}"
+        );
+        let (status, took) = timed(&gateway.server, "/v1/audit-log", &admin).await;
+        assert_eq!(status, 503, "{fault}: a management read past its deadline");
+        assert!(took < Duration::from_secs(6), "{fault}: took {took:?}");
+        for stream in [false, true] {
+            let (status, took) = chat_status(&gateway, stream).await;
+            assert_eq!(
+                status, 503,
+                "{fault}: durable recording without the database"
+            );
+            assert!(took < Duration::from_secs(10), "{fault}: took {took:?}");
+        }
+        relay.freeze(false);
+        relay.refuse(false);
+        wait_ready(&gateway.server).await;
+        assert_eq!(chat_status(&gateway, false).await.0, 200, "{fault}");
+        assert_eq!(chat_status(&gateway, true).await.0, 200, "{fault}");
     }
-    relay.freeze(false);
-    wait_ready(&gateway.server).await;
-    assert_eq!(chat_status(&gateway, false).await.0, 200);
-    assert_eq!(chat_status(&gateway, true).await.0, 200);
     let verify = gateway.server.cli(&["audit", "verify"]);
     assert!(verify.status.success());
     drop(direct.server);

@@ -189,9 +189,9 @@ macro_rules! impl_store {
                 &'a self,
                 org: OrgId,
                 actor: &'a Actor,
-                settings: AiSettings,
+                change: AiSettingsChange,
             ) -> StoreFuture<'a, AiSettings> {
-                Box::pin(self.op_put_ai_settings(org, actor, settings))
+                Box::pin(self.op_put_ai_settings(org, actor, change))
             }
 
             fn list_audit(

@@ -40,6 +40,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "validation",
         sql: include_str!("../../migrations/postgres/0004_validation.sql"),
     },
+    Migration {
+        version: 6,
+        name: "provider_revision",
+        sql: include_str!("../../migrations/postgres/0006_provider_revision.sql"),
+    },
 ];
 
 /// Locks the organization's invocation ledger head for the rest of the transaction.

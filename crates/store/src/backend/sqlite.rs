@@ -41,6 +41,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "validation",
         sql: include_str!("../../migrations/sqlite/0004_validation.sql"),
     },
+    Migration {
+        version: 6,
+        name: "provider_revision",
+        sql: include_str!("../../migrations/sqlite/0006_provider_revision.sql"),
+    },
 ];
 
 /// `BEGIN IMMEDIATE` already makes every purge batch the only writer.

@@ -31,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve | Command::Demo | Command::Mock(_)
     );
     let _log_guard = init_logging(settings.log.as_deref(), serving);
+    crate::panic_log::install();
     match cli.command {
         Command::Serve => serve(settings).await,
         Command::Demo => demo(settings).await,

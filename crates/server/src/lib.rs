@@ -9,7 +9,6 @@ pub mod error;
 pub mod extract;
 pub mod inference;
 pub mod interactions;
-pub mod memory;
 pub mod metrics;
 pub mod openapi;
 pub mod panics;

@@ -85,7 +85,7 @@ async fn serve(settings: Resolved) -> Result<ExitCode> {
     let addr = listener.local_addr()?;
     let snapshots = Snapshots::new(store.clone()).await?;
     snapshots.spawn_refresher(CONFIG_REFRESH);
-    switchboard_server::memory::spawn_trimmer(MEMORY_TRIM_CHECK);
+    crate::memory::spawn_trimmer(MEMORY_TRIM_CHECK);
     let egress = EgressClient::new(settings.server.egress.clone(), settings.server.timeouts)
         .context("cannot build the outbound HTTP client")?;
     tracing::info!(%addr, backend = store.backend(), "listening");

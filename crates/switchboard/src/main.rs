@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod keys;
 mod logwriter;
+mod memory;
 mod panic_log;
 
 use clap::Parser;

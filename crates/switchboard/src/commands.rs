@@ -178,6 +178,7 @@ async fn mock(args: MockArgs) -> Result<ExitCode> {
         chunks: args.chunks,
         aws_access_key_id: args.aws_access_key_id,
         aws_secret_access_key: args.aws_secret_access_key,
+        bedrock_api_key: args.bedrock_api_key,
         google_service_account_public_key_pem: args
             .google_public_key_file
             .map(std::fs::read_to_string)

@@ -294,6 +294,19 @@ async fn schema_rules_of_each_type_are_enforced() {
     }
 }
 
+/// Sends every PUT at once; each must succeed.
+async fn put_all_at_once(
+    server: &Server,
+    token: &str,
+    path: &str,
+    patches: impl Iterator<Item = Value>,
+) {
+    let puts = patches.map(|patch| async move {
+        server.put(path, token, patch).await.expect(200);
+    });
+    futures_util::future::join_all(puts).await;
+}
+
 /// Concurrent partial PUTs each change a different model override; a read-merge-write that
 /// is not atomic loses some of them (issue 19, item 1).
 #[tokio::test]
@@ -311,18 +324,11 @@ async fn concurrent_partial_puts_all_survive() {
             .post("/v1/llm-providers", &org.admin, body)
             .await
             .expect(201);
-        let puts = (0..WRITERS).map(|i| {
-            let patch =
-                json!({ "overrides": { "models": { format!("m-{i}"): { "enabled": false } } } });
-            let (server, token) = (&server, &org.admin);
-            async move {
-                server
-                    .put("/v1/llm-providers/openai-compatible", token, patch)
-                    .await
-                    .expect(200);
-            }
-        });
-        futures_util::future::join_all(puts).await;
+        let patches = (0..WRITERS).map(
+            |i| json!({ "overrides": { "models": { format!("m-{i}"): { "enabled": false } } } }),
+        );
+        let path = "/v1/llm-providers/openai-compatible";
+        put_all_at_once(&server, &org.admin, path, patches).await;
         let stored = server
             .get("/v1/llm-providers/openai-compatible", &org.admin)
             .await
@@ -346,21 +352,11 @@ async fn concurrent_partial_ai_settings_puts_all_survive() {
     for backend in backends() {
         let server = Server::start(backend).await;
         let org = server.org("acme");
-        let puts = (0..12).map(|i| {
-            let patch = if i == 5 {
-                json!({ "storeInteractionData": false })
-            } else {
-                json!({ "retentionDays": 3 })
-            };
-            let (server, token) = (&server, &org.admin);
-            async move {
-                server
-                    .put("/v1/organization/ai-settings", token, patch)
-                    .await
-                    .expect(200);
-            }
+        let patches = (0..12).map(|i| match i {
+            5 => json!({ "storeInteractionData": false }),
+            _ => json!({ "retentionDays": 3 }),
         });
-        futures_util::future::join_all(puts).await;
+        put_all_at_once(&server, &org.admin, "/v1/organization/ai-settings", patches).await;
         let stored = server
             .get("/v1/organization/ai-settings", &org.admin)
             .await

@@ -180,6 +180,7 @@ const BEDROCK: Schema = Schema {
         f("secretAccessKeySecretName", Kind::SecretName),
         f("roleArn", Kind::AwsRoleArn),
         f("externalIdSecretName", Kind::SecretName),
+        f("apiKeySecretName", Kind::SecretName),
         f("region", Kind::AwsRegion),
         f("guardrailIdentifier", Kind::GuardrailId),
         f("guardrailVersion", Kind::GuardrailVersion),
@@ -193,6 +194,11 @@ const BEDROCK: Schema = Schema {
         Mode {
             keys: &["accessKeyIdSecretName", "secretAccessKeySecretName"],
             required: &["accessKeyIdSecretName", "secretAccessKeySecretName"],
+        },
+        // A Bedrock API key (bearer token, no SigV4).
+        Mode {
+            keys: &["apiKeySecretName"],
+            required: &["apiKeySecretName"],
         },
     ],
     pairs: &[("guardrailIdentifier", "guardrailVersion")],

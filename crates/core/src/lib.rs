@@ -20,4 +20,4 @@ pub use error::{ErrorName, PortError};
 pub use ids::{OrgId, UserId};
 pub use principal::{Principal, Role};
 pub use provider::ProviderType;
-pub use secret::SecretValue;
+pub use secret::{SecretValue, redact_serde_message};

@@ -131,6 +131,9 @@ pub struct ProviderRecord {
     pub created_by: String,
     pub updated_at: Timestamp,
     pub updated_by: String,
+    /// Starts at 1 and grows by one with every write, so a read-merge-write can ask to be
+    /// stored only if nothing was written since its read (`ProviderWrite::expected_revision`).
+    pub revision: u64,
 }
 
 /// The organization's chosen default provider and model.
@@ -170,6 +173,36 @@ impl Default for AiSettings {
         Self {
             retention_days: 30,
             store_interaction_data: true,
+        }
+    }
+}
+
+/// A change to the data controls: absent values keep the stored ones. Applied by the store
+/// inside its write transaction, so two concurrent partial changes both survive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AiSettingsChange {
+    pub retention_days: Option<u32>,
+    pub store_interaction_data: Option<bool>,
+}
+
+impl AiSettingsChange {
+    /// `stored` with this change applied.
+    pub fn apply_to(self, stored: AiSettings) -> AiSettings {
+        AiSettings {
+            retention_days: self.retention_days.unwrap_or(stored.retention_days),
+            store_interaction_data: self
+                .store_interaction_data
+                .unwrap_or(stored.store_interaction_data),
+        }
+    }
+}
+
+/// Replaces both values.
+impl From<AiSettings> for AiSettingsChange {
+    fn from(settings: AiSettings) -> Self {
+        Self {
+            retention_days: Some(settings.retention_days),
+            store_interaction_data: Some(settings.store_interaction_data),
         }
     }
 }

@@ -111,6 +111,10 @@ fn more_happy_configs() {
             json!({"roleArn": "arn:aws:iam::123456789012:role/port", "externalIdSecretName": "BEDROCK_ROLE_EXTERNAL_ID", "region": "us-east-1", "guardrailIdentifier": "gr1", "guardrailVersion": "DRAFT"}),
         ),
         (
+            P::Bedrock,
+            json!({"apiKeySecretName": "BEDROCK_API_KEY", "region": "us-east-1", "guardrailIdentifier": "gr1", "guardrailVersion": "1"}),
+        ),
+        (
             P::VertexGemini,
             json!({"clientEmailSecretName": "VERTEX_SA_CLIENT_EMAIL", "privateKeySecretName": "VERTEX_SA_PRIVATE_KEY", "project": "my-proj-42", "location": "global", "models": [{"name": "gemini-2.5-flash"}]}),
         ),
@@ -245,6 +249,18 @@ fn mixed_auth_modes_are_rejected() {
         (
             P::Bedrock,
             json!({"region": "us-east-1", "externalIdSecretName": "e", "accessKeyIdSecretName": "a", "secretAccessKeySecretName": "b"}),
+        ),
+        (
+            P::Bedrock,
+            json!({"region": "us-east-1", "apiKeySecretName": "k", "roleArn": "arn:aws:iam::123456789012:role/x"}),
+        ),
+        (
+            P::Bedrock,
+            json!({"region": "us-east-1", "apiKeySecretName": "k", "accessKeyIdSecretName": "a", "secretAccessKeySecretName": "b"}),
+        ),
+        (
+            P::Bedrock,
+            json!({"region": "us-east-1", "apiKeySecretName": "k", "externalIdSecretName": "e"}),
         ),
         (
             P::VertexGemini,
@@ -406,6 +422,30 @@ fn formats_are_checked_without_echoing_values() {
     let long =
         json!({"apiKeySecretName": "k", "resourceName": "a".repeat(64), "deploymentId": "d"});
     assert_eq!(field(&err(P::AzureOpenAi, long)), "resourceName");
+}
+
+/// The third Bedrock credential form names a secret like the others: a pasted key is refused
+/// without being echoed, and the missing-credential message lists all three forms.
+#[test]
+fn bedrock_api_keys_are_a_secret_name() {
+    let pasted = "ABSKQmVkcm9ja0FQSUtleS1+canary";
+    let e = err(
+        P::Bedrock,
+        json!({"region": "us-east-1", "apiKeySecretName": pasted}),
+    );
+    assert_eq!(field(&e), "apiKeySecretName");
+    assert!(!e.message.contains("canary"), "{}", e.message);
+    let none = err(P::Bedrock, json!({"region": "us-east-1"}));
+    assert!(
+        none.message.contains("apiKeySecretName"),
+        "{}",
+        none.message
+    );
+    check(
+        P::Bedrock,
+        json!({"region": "eu-central-1", "apiKeySecretName": "bedrock-key"}),
+    )
+    .unwrap();
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! credential, so quoted literals are cut before they reach a message.
 
 use serde::Deserialize;
+use switchboard_core::redact_serde_message;
 
 /// A failure to decode, validate or translate a message.
 ///
@@ -67,50 +68,22 @@ impl ProtocolError {
     }
 
     pub(crate) fn request_json(err: &serde_json::Error) -> Self {
-        Self::InvalidJson(redact_literals(&err.to_string()))
+        Self::request_message(&err.to_string())
     }
 
     pub(crate) fn upstream_json(err: &serde_json::Error) -> Self {
-        Self::MalformedUpstream(redact_literals(&err.to_string()))
+        Self::upstream_message(&err.to_string())
     }
-}
 
-/// Cuts quoted literals out of a serde message; field names (written with backticks) stay,
-/// but the backticked value of an "unknown variant" is a caller's value and is cut too.
-pub(crate) fn redact_literals(message: &str) -> String {
-    let message = &redact_unknown_variant(message);
-    let mut out = String::with_capacity(message.len());
-    let mut quoted = false;
-    for c in message.chars() {
-        match (c, quoted) {
-            ('"', false) => {
-                quoted = true;
-                out.push_str("\"…");
-            }
-            ('"', true) => {
-                quoted = false;
-                out.push('"');
-            }
-            (_, true) => {}
-            (c, false) => out.push(c),
-        }
+    /// The caller's body failed to parse with serde's `message`; its values are cut.
+    fn request_message(message: &str) -> Self {
+        Self::InvalidJson(redact_serde_message(message))
     }
-    out
-}
 
-fn redact_unknown_variant(message: &str) -> String {
-    const MARK: &str = "unknown variant `";
-    let Some(at) = message.find(MARK) else {
-        return message.to_owned();
-    };
-    let value_start = at + MARK.len();
-    match message[value_start..].find('`') {
-        Some(len) => format!(
-            "{}…{}",
-            &message[..value_start],
-            &message[value_start + len..]
-        ),
-        None => message[..value_start].to_owned(),
+    /// The upstream's body failed to parse with serde's `message`; its values are cut too,
+    /// since an upstream may echo the caller's.
+    fn upstream_message(message: &str) -> Self {
+        Self::MalformedUpstream(redact_serde_message(message))
     }
 }
 
@@ -402,5 +375,19 @@ mod tests {
         let err = serde_json::from_str::<u32>(r#""sk-canary""#).unwrap_err();
         let e = ProtocolError::request_json(&err);
         assert!(!e.to_string().contains("canary"), "{e}");
+    }
+
+    #[test]
+    fn serde_messages_follow_the_redaction_table() {
+        for case in switchboard_core::secret::SERDE_REDACTION_CASES {
+            for e in [
+                ProtocolError::request_message(case.message),
+                ProtocolError::upstream_message(case.message),
+            ] {
+                let shown = e.to_string();
+                assert!(shown.ends_with(case.redacted), "{shown}");
+                assert!(!shown.contains(case.secret), "{shown}");
+            }
+        }
     }
 }

@@ -124,6 +124,25 @@ impl Part {
     }
 }
 
+/// A `ToolCall`'s argument text as the JSON object that Anthropic, Bedrock and Gemini want
+/// (OpenAI's text may be anything); empty text means no arguments. Anything but an object
+/// is the caller's error, named by the OpenAI field it came from.
+pub(crate) fn tool_arguments(
+    arguments: &str,
+    call_id: &str,
+) -> Result<serde_json::Value, crate::ProtocolError> {
+    if arguments.trim().is_empty() {
+        return Ok(serde_json::Value::Object(serde_json::Map::new()));
+    }
+    match serde_json::from_str(arguments) {
+        Ok(object @ serde_json::Value::Object(_)) => Ok(object),
+        _ => Err(crate::ProtocolError::invalid(
+            "tool_calls.function.arguments",
+            format!("the arguments of tool call {call_id} must be a JSON object"),
+        )),
+    }
+}
+
 /// An image, by URL or inline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {

@@ -8,7 +8,9 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use crate::auth::{AwsCredentialSource, SigV4Auth, UpstreamAuth};
 use crate::aws::{AssumeRole, AwsKeys};
 use crate::google::ServiceAccount;
-use crate::target::{Cx, TargetError, UpstreamSettings, UpstreamTarget, WireProtocol, sensitive};
+use crate::target::{
+    Cx, TargetError, UpstreamSettings, UpstreamTarget, WireProtocol, bearer, sensitive,
+};
 
 /// A URL path segment keeps only RFC 3986 unreserved characters: a model id's `:` becomes
 /// `%3A` and an ARN's `/` becomes `%2F`, as Bedrock's `{modelId}` label requires.
@@ -18,30 +20,18 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-/// `bedrock`: Converse / ConverseStream, SigV4 with access keys or an assumed role.
+/// `bedrock`: Converse / ConverseStream, authorized by one of three credential forms: a
+/// Bedrock API key (`apiKeySecretName`, sent as `Authorization: Bearer`, no signing), access
+/// keys, or an assumed role (both SigV4).
 pub(crate) fn bedrock(
     cx: &Cx<'_>,
     model: &str,
     settings: &UpstreamSettings,
 ) -> Result<UpstreamTarget, TargetError> {
     let region = cx.required("region")?;
-    let credentials = match cx.str("roleArn") {
-        Some(role_arn) => AwsCredentialSource::AssumeRole(AssumeRole {
-            role_arn: role_arn.to_owned(),
-            external_id: cx.optional_secret("externalIdSecretName")?,
-            session_name: settings.aws_role_session_name.clone(),
-            endpoint: settings.sts_endpoint.replace("{region}", region),
-            region: region.to_owned(),
-            base: settings
-                .aws_base_credentials
-                .clone()
-                .ok_or(TargetError::Config("SWITCHBOARD_AWS_ACCESS_KEY_ID"))?,
-        }),
-        None => {
-            let id = cx.secret("accessKeyIdSecretName")?;
-            let secret = cx.secret("secretAccessKeySecretName")?;
-            AwsCredentialSource::Static(AwsKeys::new(id.expose().trim(), secret))
-        }
+    let (headers, auth) = match cx.str("apiKeySecretName") {
+        Some(_) => bedrock_api_key(cx)?,
+        None => (HeaderMap::new(), bedrock_sigv4(cx, region, settings)?),
     };
     let model_id = bedrock_model_id(model, region);
     let base = format!(
@@ -60,15 +50,51 @@ pub(crate) fn bedrock(
         protocol: WireProtocol::BedrockConverse,
         url: format!("{base}/converse"),
         stream_url: format!("{base}/converse-stream"),
-        headers: HeaderMap::new(),
-        auth: UpstreamAuth::SigV4(SigV4Auth {
-            region: region.to_owned(),
-            service: "bedrock",
-            credentials,
-        }),
+        headers,
+        auth,
         upstream_model: model_id,
         guardrail,
     })
+}
+
+/// A Bedrock API key (long-term, or a short-term one pasted in as the secret) is a bearer
+/// token: a static header, nothing to sign per request.
+fn bedrock_api_key(cx: &Cx<'_>) -> Result<(HeaderMap, UpstreamAuth), TargetError> {
+    let key = cx.secret("apiKeySecretName")?;
+    let mut headers = HeaderMap::new();
+    headers.insert(http::header::AUTHORIZATION, bearer(&key)?);
+    Ok((headers, UpstreamAuth::Static))
+}
+
+/// SigV4 with the organization's access keys, or with keys from assuming its role.
+fn bedrock_sigv4(
+    cx: &Cx<'_>,
+    region: &str,
+    settings: &UpstreamSettings,
+) -> Result<UpstreamAuth, TargetError> {
+    let credentials = match cx.str("roleArn") {
+        Some(role_arn) => AwsCredentialSource::AssumeRole(AssumeRole {
+            role_arn: role_arn.to_owned(),
+            external_id: cx.optional_secret("externalIdSecretName")?,
+            session_name: settings.aws_role_session_name.clone(),
+            endpoint: settings.sts_endpoint.replace("{region}", region),
+            region: region.to_owned(),
+            base: settings
+                .aws_base_credentials
+                .clone()
+                .ok_or(TargetError::Config("SWITCHBOARD_AWS_ACCESS_KEY_ID"))?,
+        }),
+        None => {
+            let id = cx.secret("accessKeyIdSecretName")?;
+            let secret = cx.secret("secretAccessKeySecretName")?;
+            AwsCredentialSource::Static(AwsKeys::new(id.expose().trim(), secret))
+        }
+    };
+    Ok(UpstreamAuth::SigV4(SigV4Auth {
+        region: region.to_owned(),
+        service: "bedrock",
+        credentials,
+    }))
 }
 
 /// The InvokeModel URL (`…/invoke`, or `…/invoke-with-response-stream`) for a Bedrock

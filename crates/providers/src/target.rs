@@ -258,7 +258,7 @@ pub(crate) fn sensitive(value: &SecretValue) -> Result<HeaderValue, TargetError>
     Ok(header)
 }
 
-fn bearer(value: &SecretValue) -> Result<HeaderValue, TargetError> {
+pub(crate) fn bearer(value: &SecretValue) -> Result<HeaderValue, TargetError> {
     sensitive(&SecretValue::new(format!("Bearer {}", value.expose())))
 }
 
@@ -557,6 +557,19 @@ mod tests {
         assert!(t.protocol.streams_event_stream() && t.guardrail.is_none());
         assert!(
             matches!(t.auth, UpstreamAuth::SigV4(ref s) if s.service == "bedrock" && s.region == "eu-central-1")
+        );
+        assert_eq!(header(&t, "authorization"), None, "SigV4 signs per request");
+        // A Bedrock API key: a bearer header, nothing to sign.
+        let api_key = json!({"apiKeySecretName":"k","region":"eu-central-1"});
+        let t = target(ProviderType::Bedrock, api_key, "claude-sonnet-4-20250514").unwrap();
+        assert!(matches!(t.auth, UpstreamAuth::Static));
+        assert_eq!(header(&t, "authorization"), Some("Bearer sk-test"));
+        assert!(t.headers["authorization"].is_sensitive());
+        assert!(t.url.ends_with("/converse"));
+        let missing = json!({"apiKeySecretName":"nope","region":"eu-central-1"});
+        assert_eq!(
+            target(ProviderType::Bedrock, missing, "claude-sonnet-4-20250514").unwrap_err(),
+            TargetError::MissingSecret("nope".into())
         );
         let sa = json!({"clientEmailSecretName":"k","privateKeySecretName":"t","project":"p-123456","location":"global","models":[{"name":"gemini-2.5-pro"}]});
         let t = target(ProviderType::VertexGemini, sa, "gemini-2.5-pro").unwrap();

@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
-use switchboard_core::{ErrorName, PortError};
+use switchboard_core::{ErrorName, PortError, redact_serde_message};
 
 use crate::error::ApiError;
 
@@ -51,54 +51,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Err(PortError::invalid_request("A JSON request body is required").into());
     }
-    serde_json::from_slice(bytes).map_err(|error| {
-        let message = if error.to_string().contains("recursion limit") {
-            "JSON nesting is too deep (limit is 128 levels)".to_owned()
-        } else {
-            format!(
-                "The request body is invalid: {}",
-                redact_literals(&error.to_string())
-            )
-        };
-        ApiError(PortError::invalid_request(message))
-    })
+    serde_json::from_slice(bytes)
+        .map_err(|error| ApiError(PortError::invalid_request(invalid_body(&error.to_string()))))
 }
 
-/// serde's messages quote offending string values (`invalid type: string "…"`). A value in
-/// the wrong place may be a credential, so quoted literals are cut from the message; field
-/// names (written with backticks) stay.
-fn redact_literals(message: &str) -> String {
-    let message = redact_unknown_variant(message);
-    let mut out = String::with_capacity(message.len());
-    let mut quoted = false;
-    for c in message.chars() {
-        match (c, quoted) {
-            ('"', false) => {
-                quoted = true;
-                out.push_str("\"…");
-            }
-            ('"', true) => {
-                quoted = false;
-                out.push('"');
-            }
-            (_, true) => {}
-            (c, false) => out.push(c),
-        }
+/// The message of a 400 for a body serde refused with `serde_message`: the caller's values
+/// are cut (see [`redact_serde_message`]), field names stay.
+fn invalid_body(serde_message: &str) -> String {
+    if serde_message.contains("recursion limit") {
+        return "JSON nesting is too deep (limit is 128 levels)".to_owned();
     }
-    out
-}
-
-/// `unknown variant `…`` quotes the caller's value with backticks; the value goes, the
-/// list of expected variants stays.
-fn redact_unknown_variant(message: &str) -> String {
-    const MARK: &str = "unknown variant `";
-    let Some(start) = message.find(MARK).map(|i| i + MARK.len()) else {
-        return message.to_owned();
-    };
-    match message[start..].find('`') {
-        Some(len) => format!("{}…{}", &message[..start], &message[start + len..]),
-        None => message.to_owned(),
-    }
+    format!(
+        "The request body is invalid: {}",
+        redact_serde_message(serde_message)
+    )
 }
 
 #[cfg(test)]
@@ -129,6 +95,15 @@ mod tests {
         let err = parse_json::<Kind>(br#""sk-canary-456""#).unwrap_err();
         assert!(!err.0.message.contains("canary"), "{}", err.0.message);
         assert!(err.0.message.contains("expected"), "{}", err.0.message);
+    }
+
+    #[test]
+    fn serde_messages_follow_the_redaction_table() {
+        for case in switchboard_core::secret::SERDE_REDACTION_CASES {
+            let shown = invalid_body(case.message);
+            assert!(shown.ends_with(case.redacted), "{shown}");
+            assert!(!shown.contains(case.secret), "{shown}");
+        }
     }
 
     #[test]

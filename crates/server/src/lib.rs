@@ -9,9 +9,9 @@ pub mod error;
 pub mod extract;
 pub mod inference;
 pub mod interactions;
-pub mod memory;
 pub mod metrics;
 pub mod openapi;
+pub mod panics;
 pub mod routes;
 pub mod settings;
 pub mod state;
@@ -28,6 +28,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
+use inference::Surface;
+use panics::ErrorFormat;
 pub use settings::Settings;
 pub use state::AppState;
 
@@ -38,26 +40,45 @@ use routes::{
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Every route, then the cross-cutting layers: request ids (set, propagated to the
-/// response), and one access-log line plus metrics per matched request.
+/// Every route, then the cross-cutting layers: a panic caught per group of routes and
+/// answered 500 in that group's error format, request ids (set, propagated to the response),
+/// and one access-log line plus metrics per matched request (a caught panic included).
 pub fn router(state: AppState) -> Router {
     // Management writes (API and web UI) bring the data plane's snapshots up to date before
     // answering; inference routes must not pay for that (a database read per request).
-    let management =
-        management_routes()
-            .merge(ui::router())
-            .route_layer(middleware::from_fn_with_state(
-                state.clone(),
-                sync_after_write,
-            ));
+    let management = test_panics(management_routes().merge(ui::router()))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            sync_after_write,
+        ))
+        .layer(panics::layer(&state, ErrorFormat::Port));
+    let openai = test_panics(openai_routes())
+        .layer(panics::layer(&state, ErrorFormat::Surface(Surface::OpenAi)));
+    let anthropic = test_panics(anthropic_routes()).layer(panics::layer(
+        &state,
+        ErrorFormat::Surface(Surface::Anthropic),
+    ));
+    let invoke = test_panics(invoke_routes()).layer(panics::layer(&state, ErrorFormat::Port));
     Router::new()
         .merge(management)
-        .merge(inference_routes())
+        .merge(invoke)
+        .merge(openai)
+        .merge(anthropic)
         .route_layer(middleware::from_fn_with_state(state.clone(), access_log))
         .fallback(not_found)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+/// In debug builds run by the tests, requests carrying the test header panic (see
+/// [`panics::test_trigger`]); release builds have no such code.
+fn test_panics(routes: Router<AppState>) -> Router<AppState> {
+    #[cfg(debug_assertions)]
+    if panics::test_trigger::enabled() {
+        return routes.route_layer(middleware::from_fn(panics::test_trigger::panic_if_asked));
+    }
+    routes
 }
 
 /// The Port-compatible management API and the operations endpoints.
@@ -104,13 +125,23 @@ fn management_routes() -> Router<AppState> {
         .route("/v1/quota/ai-invocations", get(invocations::quota))
 }
 
-/// The data plane: the OpenAI and Anthropic surfaces and Port invoke.
-fn inference_routes() -> Router<AppState> {
+/// The data plane's OpenAI surface (errors in OpenAI's shape). `/v1/models` answers
+/// Anthropic's list shape to Anthropic callers but is an OpenAI route first.
+fn openai_routes() -> Router<AppState> {
     Router::new()
         .route("/v1/chat/completions", post(inference::chat_completions))
-        .route("/v1/messages", post(inference::messages))
         .route("/v1/models", get(inference::list_models))
-        .route("/v1/ai/invoke", post(inference::invoke))
+}
+
+/// Port invoke: a data-plane route (no snapshot sync after it) whose errors before its
+/// stream are Port envelopes.
+fn invoke_routes() -> Router<AppState> {
+    Router::new().route("/v1/ai/invoke", post(inference::invoke))
+}
+
+/// The data plane's Anthropic surface (errors in Anthropic's shape).
+fn anthropic_routes() -> Router<AppState> {
+    Router::new().route("/v1/messages", post(inference::messages))
 }
 
 async fn not_found() -> error::ApiError {

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Latency bucket bounds, in seconds.
@@ -16,6 +17,8 @@ const BUCKETS: [f64; 10] = [
 #[derive(Default)]
 pub struct Metrics {
     routes: Mutex<BTreeMap<RouteKey, RouteStats>>,
+    /// Handlers that panicked (each answered 500 by [`crate::panics`]).
+    panics: AtomicU64,
 }
 
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -51,6 +54,11 @@ impl Metrics {
         }
     }
 
+    /// Counts a handler that panicked.
+    pub fn record_panic(&self) {
+        self.panics.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition format.
     pub fn render(&self, uptime: Duration) -> String {
         let mut out = String::new();
@@ -60,6 +68,13 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE switchboard_uptime_seconds gauge");
         let _ = writeln!(out, "switchboard_uptime_seconds {}", uptime.as_secs_f64());
+        let _ = writeln!(
+            out,
+            "# HELP switchboard_http_panics_total Request handlers that panicked (answered 500)."
+        );
+        let _ = writeln!(out, "# TYPE switchboard_http_panics_total counter");
+        let panics = self.panics.load(Ordering::Relaxed);
+        let _ = writeln!(out, "switchboard_http_panics_total {panics}");
         let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         let _ = writeln!(
             out,
@@ -133,5 +148,9 @@ mod tests {
         assert!(text.contains("le=\"0.0005\"} 1"));
         assert!(text.contains("le=\"0.005\"} 2"));
         assert!(text.contains("le=\"+Inf\"} 2"));
+        assert!(text.contains("switchboard_http_panics_total 0"));
+        m.record_panic();
+        let text = m.render(Duration::from_secs(1));
+        assert!(text.contains("switchboard_http_panics_total 1"));
     }
 }

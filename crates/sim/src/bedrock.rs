@@ -1,6 +1,7 @@
 //! AWS Bedrock Runtime: `POST /model/{modelId}/converse` and `/converse-stream`.
 //!
-//! Requests must carry a valid SigV4 signature (service `bedrock`, see [`crate::aws_sig`]).
+//! Requests must carry a valid SigV4 signature (service `bedrock`, see [`crate::aws_sig`])
+//! or a Bedrock API key as `Authorization: Bearer` (`bedrock_api_key`).
 //! The body is validated the way Bedrock does where clients most often go wrong: the
 //! conversation must start with a user turn and alternate, text blocks must not be blank,
 //! and tool blocks in the history need a `toolConfig`. Streams are AWS event-stream frames
@@ -20,7 +21,7 @@ use serde_json::{Value, json};
 use crate::answer::{self, Answer, Body, Finish, Prompt, ToolChoice, ToolSpec};
 use crate::faults::{self, Knobs};
 use crate::sse::{self, Frame, Kind};
-use crate::{Sim, aws_sig, ids, openai, reply};
+use crate::{Sim, auth, aws_sig, ids, openai, reply};
 
 /// The padding alphabet Bedrock uses for `"p"`.
 const PAD: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -120,13 +121,18 @@ pub(crate) async fn converse_stream(
     serve(&sim, &model, true, (&method, &uri, &headers), &body).await
 }
 
-/// Verifies the SigV4 signature of a Bedrock Runtime request, answering AWS's refusal.
+/// Checks a Bedrock Runtime request's credentials, answering AWS's refusal: a Bedrock API
+/// key (`Authorization: Bearer`, checked against `bedrock_api_key`) or else a SigV4
+/// signature (service `bedrock`).
 pub(crate) fn check_signature(
     sim: &Sim,
     request: (&Method, &Uri, &HeaderMap),
     body: &[u8],
 ) -> Option<Response> {
     let (method, uri, headers) = request;
+    if let Some(key) = auth::bearer(headers) {
+        return check_api_key(sim, key);
+    }
     let e = aws_sig::verify(sim, "bedrock", method.as_str(), uri, headers, body).err()?;
     let status = if e.name == "IncompleteSignatureException" {
         400
@@ -134,6 +140,15 @@ pub(crate) fn check_signature(
         403
     };
     Some(ApiError::new(status, e.name, e.message).into_response())
+}
+
+/// A Bedrock API key: any non-empty one unless the simulator was given its key.
+fn check_api_key(sim: &Sim, key: &str) -> Option<Response> {
+    if auth::key_ok(sim.config.bedrock_api_key.as_deref(), key) {
+        return None;
+    }
+    let message = "Authentication failed: Please make sure your API Key is valid.";
+    Some(ApiError::new(403, "AccessDeniedException", message).into_response())
 }
 
 async fn serve(

@@ -13,7 +13,7 @@
 //! | Anthropic | `POST /v1/messages` (also `?beta=true`) | `x-api-key` or Bearer (`anthropic_key`), `anthropic-version` required |
 //! | Azure OpenAI | `POST /openai/deployments/{d}/chat/completions?api-version=…`, `POST /openai/v1/chat/completions`, `GET /openai/v1/models` | `api-key` or Bearer (`azure_key`) |
 //! | Azure Anthropic | `POST /anthropic/v1/messages` | `x-api-key`, `api-key` or Bearer (`azure_key`) |
-//! | Bedrock | `POST /model/{id}/converse`, `POST /model/{id}/converse-stream` (AWS event stream), `POST /model/{id}/invoke`, `POST /model/{id}/invoke-with-response-stream` (Anthropic body, `chunk{bytes}` frames) | SigV4, service `bedrock` (`aws_access_key_id`/`aws_secret_access_key`, or keys from the simulated STS) |
+//! | Bedrock | `POST /model/{id}/converse`, `POST /model/{id}/converse-stream` (AWS event stream), `POST /model/{id}/invoke`, `POST /model/{id}/invoke-with-response-stream` (Anthropic body, `chunk{bytes}` frames) | SigV4, service `bedrock` (`aws_access_key_id`/`aws_secret_access_key`, or keys from the simulated STS), or a Bedrock API key as Bearer (`bedrock_api_key`) |
 //! | STS | `POST /` `Action=AssumeRole` (XML answer) | SigV4, service `sts`; `sts_external_id` |
 //! | Google OAuth | `POST /token` (JWT-bearer grant) | RS256 assertion verified with `google_service_account_public_key_pem`, audience = this URL |
 //! | Vertex Gemini | `POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent`, `:streamGenerateContent?alt=sse`; Express Mode `POST /v1/publishers/google/models/{m}:…` | Bearer from `/token`; Express: `x-goog-api-key` (`google_api_key`) |
@@ -124,6 +124,9 @@ pub struct SimConfig {
     pub aws_access_key_id: Option<String>,
     /// The secret of [`Self::aws_access_key_id`].
     pub aws_secret_access_key: Option<String>,
+    /// The Bedrock API key accepted as `Authorization: Bearer` instead of a SigV4 signature;
+    /// `None` accepts any non-empty key.
+    pub bedrock_api_key: Option<String>,
     /// `ExternalId` AssumeRole must carry; `None` accepts any (or none).
     pub sts_external_id: Option<String>,
     /// Lifetime of the credentials the simulated STS issues.
@@ -159,6 +162,7 @@ impl Default for SimConfig {
             max_body_bytes: 32 * 1024 * 1024,
             aws_access_key_id: None,
             aws_secret_access_key: None,
+            bedrock_api_key: None,
             sts_external_id: None,
             sts_credentials_ttl: Duration::from_secs(3600),
             google_service_account_public_key_pem: None,
@@ -187,6 +191,7 @@ impl fmt::Debug for SimConfig {
                 "aws_secret_access_key",
                 &redact(&self.aws_secret_access_key),
             )
+            .field("bedrock_api_key", &redact(&self.bedrock_api_key))
             .field("sts_external_id", &redact(&self.sts_external_id))
             .field("sts_credentials_ttl", &self.sts_credentials_ttl)
             .field(

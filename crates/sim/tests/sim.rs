@@ -1022,3 +1022,47 @@ async fn shutdown_stops_serving() {
     let result = client().get(format!("{url}/v1/models")).send().await;
     assert!(result.is_err());
 }
+
+/// A Bedrock API key is a bearer token instead of a SigV4 signature: the configured key
+/// passes on Converse, ConverseStream and InvokeModel, any other is AWS's 403.
+#[tokio::test]
+async fn bedrock_accepts_a_configured_api_key_as_bearer() {
+    let sim = sim_with(SimConfig {
+        bedrock_api_key: Some("ABSK-bedrock-test-key".into()),
+        ..SimConfig::default()
+    })
+    .await;
+    let model = "/model/anthropic.claude-sonnet-4-20250514-v1%3A0";
+    let body = json!({"messages": [{"role": "user", "content": [{"text": "Hello"}]}]});
+    let good = [("authorization", "Bearer ABSK-bedrock-test-key")];
+    let answer = post(&sim, &format!("{model}/converse"), &good, &body).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(
+        answer["output"]["message"]["content"][0]["text"],
+        "Echo: Hello"
+    );
+    let stream = post(&sim, &format!("{model}/converse-stream"), &good, &body).await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(
+        header(&stream, "content-type"),
+        "application/vnd.amazon.eventstream"
+    );
+    let invoke = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 16,
+                        "messages": [{"role": "user", "content": "Hello"}]});
+    let invoked = post(&sim, &format!("{model}/invoke"), &good, &invoke).await;
+    assert_eq!(invoked.status(), StatusCode::OK);
+    for wrong in ["Bearer ABSK-other-key", "bearer ABSK-bedrock-test-key-2"] {
+        let refused = post(
+            &sim,
+            &format!("{model}/converse"),
+            &[("authorization", wrong)],
+            &body,
+        )
+        .await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{wrong}");
+        assert!(header(&refused, "x-amzn-errortype").starts_with("AccessDeniedException"));
+        let text = refused.text().await.unwrap();
+        assert!(!text.contains("ABSK"), "the key is not echoed: {text}");
+    }
+}

@@ -12,6 +12,10 @@ pub enum StoreError {
     /// A uniqueness rule was violated (organization name, email, secret name).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A conditional write found the row changed (or gone) since the read it was computed
+    /// from; nothing was written. The caller reads again and recomputes.
+    #[error("the record changed since it was read")]
+    Stale,
     /// The input was rejected before reaching the database.
     #[error("invalid input: {0}")]
     Invalid(String),

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use switchboard_core::records::{
-    AiSettings, AuditEntry, DefaultsRecord, Organization, Overrides, ProviderRecord, SecretMeta,
-    Timestamp, User,
+    AiSettings, AiSettingsChange, AuditEntry, DefaultsRecord, Organization, Overrides,
+    ProviderRecord, SecretMeta, Timestamp, User,
 };
 use switchboard_core::{OrgId, Principal, ProviderType, Role, SecretValue, UserId};
 
@@ -109,6 +109,10 @@ pub struct ProviderWrite {
     pub enabled: bool,
     pub config: Map<String, Value>,
     pub overrides: Overrides,
+    /// `Some(r)`: store only if the provider is stored at revision `r`, else fail with
+    /// [`StoreError::Stale`] and write nothing: a merge computed from an older read must be
+    /// computed again. `None`: create or replace whatever is stored.
+    pub expected_revision: Option<u64>,
 }
 
 /// A change to a secret: absent fields keep their value.
@@ -270,11 +274,12 @@ pub trait Store: Send + Sync + 'static {
 
     // Settings ---------------------------------------------------------------------------
     fn get_ai_settings(&self, org: OrgId) -> StoreFuture<'_, AiSettings>;
+    /// Applies `change` to the stored settings in the write transaction; returns the result.
     fn put_ai_settings<'a>(
         &'a self,
         org: OrgId,
         actor: &'a Actor,
-        settings: AiSettings,
+        change: AiSettingsChange,
     ) -> StoreFuture<'a, AiSettings>;
 
     // Audit ------------------------------------------------------------------------------

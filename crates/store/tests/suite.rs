@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use sqlx::Row;
-use switchboard_core::records::{AiSettings, Overrides, Timestamp};
+use switchboard_core::records::{AiSettings, AiSettingsChange, Overrides, Timestamp};
 use switchboard_core::{OrgId, Principal, ProviderType, Role, SecretValue, UserId};
 use switchboard_store::{
     Actor, AuditEvent, ConfigChanges, InvocationContent, InvocationCursor, InvocationFilter,
@@ -290,6 +290,8 @@ on_both_backends!(
     usage_sums_and_percentiles_per_model,
     validations_replace_stay_scoped_and_go_with_the_provider,
     users_list_per_organization,
+    provider_writes_conditional_on_a_revision,
+    concurrent_partial_ai_settings_changes_all_survive,
 );
 
 fn admin(new: &NewOrganization) -> Actor {
@@ -308,6 +310,7 @@ fn provider_write(provider: ProviderType, config: Value) -> ProviderWrite {
         enabled: true,
         config,
         overrides: Overrides::default(),
+        expected_revision: None,
     }
 }
 
@@ -316,6 +319,20 @@ fn secret(value: &str) -> SecretValue {
 }
 
 // ------------------------------------------------------------------------------------------
+
+/// How many migration files the back end ships: a fresh database applies them all.
+fn shipped_migrations(backend: Backend) -> u64 {
+    let dir = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(dir);
+    let files = std::fs::read_dir(path).unwrap();
+    let sql = files.filter(|f| f.as_ref().unwrap().path().extension() == Some("sql".as_ref()));
+    sql.count() as u64
+}
 
 async fn migrations_are_idempotent(h: Harness) {
     assert_eq!(switchboard_store::migrate(&h.url).await.unwrap(), 0);
@@ -326,8 +343,8 @@ async fn migrations_are_idempotent(h: Harness) {
 
     let dir = scratch_dir();
     let url = fresh_url(h.backend, &dir).await.unwrap();
-    // Every embedded migration applies to a fresh database (5 at least: durable records).
-    assert!(switchboard_store::migrate(&url).await.unwrap() >= 5);
+    let shipped = shipped_migrations(h.backend);
+    assert_eq!(switchboard_store::migrate(&url).await.unwrap(), shipped);
     assert_eq!(switchboard_store::migrate(&url).await.unwrap(), 0);
     drop_database(h.backend, &url).await;
     let _ = std::fs::remove_dir_all(dir);
@@ -980,7 +997,7 @@ async fn every_write_is_audited_without_secret_values(h: Harness) {
         store_interaction_data: false,
     };
     h.store
-        .put_ai_settings(org, &actor, settings)
+        .put_ai_settings(org, &actor, settings.into())
         .await
         .unwrap();
     let user = h
@@ -1283,7 +1300,7 @@ async fn ai_settings_default_and_update(h: Harness) {
     };
     let saved = h
         .store
-        .put_ai_settings(a.org.id, &admin(&a), wanted)
+        .put_ai_settings(a.org.id, &admin(&a), wanted.into())
         .await
         .unwrap();
     assert_eq!(saved, wanted);
@@ -1293,7 +1310,7 @@ async fn ai_settings_default_and_update(h: Harness) {
         store_interaction_data: true,
     };
     h.store
-        .put_ai_settings(a.org.id, &admin(&a), again)
+        .put_ai_settings(a.org.id, &admin(&a), again.into())
         .await
         .unwrap();
     assert_eq!(h.store.get_ai_settings(a.org.id).await.unwrap(), again);
@@ -1336,6 +1353,99 @@ async fn concurrent_writers_keep_the_chain_intact(h: Harness) {
     let entries = h.store.list_audit(a.org.id, 100, None).await.unwrap();
     assert_eq!(entries.len(), 3 + 16);
     assert!(h.store.verify_audit(a.org.id).await.unwrap().is_none());
+    h.raw.close().await;
+}
+
+/// A write that names the revision it was merged into goes through only while that
+/// revision is stored; a replacement, any other write or a delete in between refuses it.
+async fn provider_writes_conditional_on_a_revision(h: Harness) {
+    let a = h.org("a").await;
+    let actor = admin(&a);
+    let org = a.org.id;
+    let config = json!({ "region": "eu-west-1" });
+    let (first, _) = h
+        .store
+        .put_provider(
+            org,
+            &actor,
+            provider_write(ProviderType::Bedrock, config.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.revision, 1);
+    let mut conditional = provider_write(ProviderType::Bedrock, config.clone());
+    conditional.expected_revision = Some(1);
+    let (second, created) = h
+        .store
+        .put_provider(org, &actor, conditional.clone())
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(second.revision, 2);
+    let stored = h.store.get_provider(org, ProviderType::Bedrock).await;
+    assert_eq!(stored.unwrap().unwrap().revision, 2);
+    // The same write again was merged into revision 1, which is gone.
+    let audit_before = h.store.list_audit(org, 100, None).await.unwrap().len();
+    assert!(matches!(
+        h.store.put_provider(org, &actor, conditional.clone()).await,
+        Err(StoreError::Stale)
+    ));
+    let audit_after = h.store.list_audit(org, 100, None).await.unwrap().len();
+    assert_eq!(audit_before, audit_after, "a refused write is not audited");
+    // Deleted meanwhile: stale too, and nothing is recreated.
+    h.store
+        .delete_provider(org, &actor, ProviderType::Bedrock)
+        .await
+        .unwrap();
+    conditional.expected_revision = Some(2);
+    assert!(matches!(
+        h.store.put_provider(org, &actor, conditional).await,
+        Err(StoreError::Stale)
+    ));
+    assert!(
+        h.store
+            .get_provider(org, ProviderType::Bedrock)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    h.raw.close().await;
+}
+
+/// Partial changes of the data controls are merged inside the write transaction: each of
+/// many concurrent ones changes one value and none is lost.
+async fn concurrent_partial_ai_settings_changes_all_survive(h: Harness) {
+    let a = h.org("a").await;
+    let actor = admin(&a);
+    let org = a.org.id;
+    let mut tasks = Vec::new();
+    for n in 0..16u32 {
+        let (store, actor) = (h.store.clone(), actor.clone());
+        // The last writer of each field decides it; the order is the test's choice only
+        // through `store_interaction_data` staying false once the one `false` lands.
+        let change = if n == 7 {
+            AiSettingsChange {
+                store_interaction_data: Some(false),
+                ..Default::default()
+            }
+        } else {
+            AiSettingsChange {
+                retention_days: Some(3),
+                ..Default::default()
+            }
+        };
+        tasks.push(tokio::spawn(async move {
+            store.put_ai_settings(org, &actor, change).await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let wanted = AiSettings {
+        retention_days: 3,
+        store_interaction_data: false,
+    };
+    assert_eq!(h.store.get_ai_settings(org).await.unwrap(), wanted);
     h.raw.close().await;
 }
 
@@ -1385,7 +1495,7 @@ async fn org_config_is_complete_and_scoped(h: Harness) {
         store_interaction_data: false,
     };
     h.store
-        .put_ai_settings(org, &actor, settings)
+        .put_ai_settings(org, &actor, settings.into())
         .await
         .unwrap();
     for (name, value) in [("k2", format!("{CANARY}-2")), ("k1", format!("{CANARY}-1"))] {
@@ -2032,7 +2142,7 @@ async fn invocation_content_follows_the_opt_out(h: Harness) {
         store_interaction_data: false,
     };
     h.store
-        .put_ai_settings(a.org.id, &admin(&a), off)
+        .put_ai_settings(a.org.id, &admin(&a), off.into())
         .await
         .unwrap();
     h.store
@@ -2069,7 +2179,7 @@ async fn purge_erases_expired_content_and_its_key(h: Harness) {
         store_interaction_data: true,
     };
     h.store
-        .put_ai_settings(b.org.id, &admin(&b), short)
+        .put_ai_settings(b.org.id, &admin(&b), short.into())
         .await
         .unwrap();
     h.store

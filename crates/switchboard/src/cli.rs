@@ -184,6 +184,9 @@ pub struct MockArgs {
     pub aws_access_key_id: Option<String>,
     #[arg(long)]
     pub aws_secret_access_key: Option<String>,
+    /// The only Bedrock API key (Bearer) accepted; without it any non-empty key is.
+    #[arg(long)]
+    pub bedrock_api_key: Option<String>,
     /// PEM file with the public key that Google token requests must be signed for.
     #[arg(long)]
     pub google_public_key_file: Option<std::path::PathBuf>,

@@ -30,6 +30,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve | Command::Demo | Command::Mock(_)
     );
     let _log_guard = init_logging(settings.log.as_deref(), serving);
+    crate::panic_log::install();
     match cli.command {
         Command::Serve => serve(settings).await,
         Command::Demo => demo(settings).await,
@@ -95,7 +96,7 @@ async fn serve(settings: Resolved) -> Result<ExitCode> {
     let snapshots = Snapshots::new(store.clone()).await?;
     snapshots.spawn_refresher(settings.config_poll);
     snapshots.spawn_listener();
-    switchboard_server::memory::spawn_trimmer(MEMORY_TRIM_CHECK);
+    crate::memory::spawn_trimmer(MEMORY_TRIM_CHECK);
     let egress = EgressClient::new(settings.server.egress.clone(), settings.server.timeouts)
         .context("cannot build the outbound HTTP client")?;
     tracing::info!(%addr, backend = store.backend(), "listening");
@@ -188,6 +189,7 @@ async fn mock(args: MockArgs) -> Result<ExitCode> {
         chunks: args.chunks,
         aws_access_key_id: args.aws_access_key_id,
         aws_secret_access_key: args.aws_secret_access_key,
+        bedrock_api_key: args.bedrock_api_key,
         google_service_account_public_key_pem: args
             .google_public_key_file
             .map(std::fs::read_to_string)

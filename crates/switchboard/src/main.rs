@@ -6,6 +6,8 @@ mod commands;
 mod config;
 mod keys;
 mod logwriter;
+mod memory;
+mod panic_log;
 
 use clap::Parser;
 

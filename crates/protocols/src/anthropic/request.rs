@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use crate::error::ProtocolError;
 use crate::ir::{
     ChatRequest, Image, ImageSource, Message, Part, Reasoning, ReasoningEffort, ResponseFormat,
-    Role, Tool, ToolChoice,
+    Role, Tool, ToolChoice, tool_arguments,
 };
 
 const TARGET: &str = "Anthropic Messages";
@@ -532,7 +532,7 @@ fn encode_part(p: &Part) -> Result<Option<Value>, ProtocolError> {
             name,
             arguments,
         } => json!({"type": "tool_use", "id": sanitize_id(id), "name": name,
-            "input": parse_arguments(arguments, id)?}),
+            "input": tool_arguments(arguments, id)?}),
         Part::ToolResult {
             call_id,
             content,
@@ -577,21 +577,6 @@ fn encode_image(img: &Image) -> Value {
         }
     };
     json!({"type": "image", "source": source})
-}
-
-/// Parses OpenAI argument text into the object Anthropic wants. Empty text means no
-/// arguments.
-fn parse_arguments(arguments: &str, call_id: &str) -> Result<Value, ProtocolError> {
-    if arguments.trim().is_empty() {
-        return Ok(json!({}));
-    }
-    match serde_json::from_str::<Value>(arguments) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        _ => Err(ProtocolError::invalid(
-            "tool_calls.function.arguments",
-            format!("the arguments of tool call {call_id} must be a JSON object"),
-        )),
-    }
 }
 
 /// Anthropic tool ids must match `^[a-zA-Z0-9_-]+$`; other characters become `_` so a

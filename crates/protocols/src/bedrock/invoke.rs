@@ -4,10 +4,11 @@
 use base64::Engine as _;
 use serde_json::Value;
 
+use super::frames::Frames;
 use super::response::error_kind;
 use crate::anthropic;
 use crate::error::{ErrorKind, ProtocolError};
-use crate::eventstream::{EventStreamDecoder, Frame};
+use crate::eventstream::Frame;
 use crate::ir::StreamEvent;
 use crate::sse::SseEvent;
 
@@ -16,9 +17,8 @@ use crate::sse::SseEvent;
 /// become a terminal `Error`, as in ConverseStream.
 #[derive(Debug, Default)]
 pub struct InvokeStreamDecoder {
-    frames: EventStreamDecoder,
+    frames: Frames,
     inner: anthropic::StreamDecoder,
-    scratch: Vec<Frame>,
 }
 
 impl InvokeStreamDecoder {
@@ -29,23 +29,15 @@ impl InvokeStreamDecoder {
 
     /// Decodes the frames `bytes` complete.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), ProtocolError> {
-        let mut frames = std::mem::take(&mut self.scratch);
-        let pushed = self.frames.push(bytes, &mut frames);
-        let mut result = pushed.map_err(|e| ProtocolError::MalformedUpstream(e.to_string()));
-        for frame in frames.drain(..) {
-            if result.is_ok() {
-                result = self.push_frame(&frame, out);
-            }
-        }
-        self.scratch = frames;
+        let mut frames = std::mem::take(&mut self.frames);
+        let result = frames.push(bytes, |frame| self.push_frame(frame, out));
+        self.frames = frames;
         result
     }
 
     /// At the end of the body: a body cut inside a frame is an error.
     pub fn finish(&self) -> Result<(), ProtocolError> {
-        self.frames
-            .finish()
-            .map_err(|e| ProtocolError::MalformedUpstream(e.to_string()))
+        self.frames.finish()
     }
 
     fn push_frame(

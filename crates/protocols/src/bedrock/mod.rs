@@ -9,6 +9,7 @@
 //! arbitrary blocks, and Anthropic server tools; its responses and streams (`chunk{bytes}`
 //! frames, see [`InvokeStreamDecoder`]) are Anthropic-native.
 
+mod frames;
 mod invoke;
 mod request;
 mod response;

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 use crate::error::ProtocolError;
 use crate::ir::{
     ChatRequest, Image, ImageSource, Message, Part, Reasoning, ResponseFormat, Role, Tool,
-    ToolChoice,
+    ToolChoice, tool_arguments,
 };
 
 const TARGET: &str = "Bedrock Converse";
@@ -269,7 +269,7 @@ fn encode_part(p: &Part) -> Result<Option<Value>, ProtocolError> {
             name,
             arguments,
         } => json!({"toolUse": {"toolUseId": sanitize_id(id), "name": name,
-            "input": parse_arguments(arguments, id)?}}),
+            "input": tool_arguments(arguments, id)?}}),
         Part::ToolResult {
             call_id,
             content,
@@ -331,20 +331,6 @@ fn encode_image(img: &Image) -> Result<Value, ProtocolError> {
             feature: "image URLs (send the image inline as base64)".into(),
             target: TARGET,
         }),
-    }
-}
-
-/// Parses argument text into the object Bedrock wants; empty text means no arguments.
-fn parse_arguments(arguments: &str, call_id: &str) -> Result<Value, ProtocolError> {
-    if arguments.trim().is_empty() {
-        return Ok(json!({}));
-    }
-    match serde_json::from_str::<Value>(arguments) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        _ => Err(ProtocolError::invalid(
-            "tool_calls.function.arguments",
-            format!("the arguments of tool call {call_id} must be a JSON object"),
-        )),
     }
 }
 
@@ -481,6 +467,6 @@ mod tests {
             encode_request(&req, "m", &EncodeOptions::default()),
             Err(ProtocolError::Unsupported { .. })
         ));
-        assert!(parse_arguments("[1]", "c").is_err());
+        assert!(tool_arguments("[1]", "c").is_err());
     }
 }

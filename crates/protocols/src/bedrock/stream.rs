@@ -3,9 +3,10 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::frames::Frames;
 use super::response::{WireUsage, error_kind, new_response_id, stop_from_bedrock};
 use crate::error::{ErrorKind, ProtocolError};
-use crate::eventstream::{EventStreamDecoder, Frame};
+use crate::eventstream::Frame;
 use crate::ir::StreamEvent;
 
 #[derive(Deserialize)]
@@ -60,49 +61,39 @@ struct ExceptionPayload {
 ///   a terminal `Error`. Unknown events are ignored; the `p` padding field is ignored.
 #[derive(Debug)]
 pub struct StreamDecoder {
-    frames: EventStreamDecoder,
+    frames: Frames,
     model: String,
     /// (content-block index, tool ordinal) of every client tool-use block so far.
     tool_blocks: Vec<(u32, u32)>,
     stopped: bool,
     done: bool,
-    scratch: Vec<Frame>,
 }
 
 impl StreamDecoder {
     /// A decoder for a stream from `model` (reported in `Start`).
     pub fn new(model: impl Into<String>) -> Self {
         Self {
-            frames: EventStreamDecoder::new(),
+            frames: Frames::default(),
             model: model.into(),
             tool_blocks: Vec::new(),
             stopped: false,
             done: false,
-            scratch: Vec::new(),
         }
     }
 
     /// Decodes the frames `bytes` complete. A broken frame (bad CRC, bad length) is a
     /// [`ProtocolError::MalformedUpstream`]; the stream cannot continue after it.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), ProtocolError> {
-        let mut frames = std::mem::take(&mut self.scratch);
-        let pushed = self.frames.push(bytes, &mut frames);
-        let mut result = pushed.map_err(|e| ProtocolError::MalformedUpstream(e.to_string()));
-        for frame in frames.drain(..) {
-            if result.is_ok() {
-                result = self.push_frame(&frame, out);
-            }
-        }
-        self.scratch = frames;
+        let mut frames = std::mem::take(&mut self.frames);
+        let result = frames.push(bytes, |frame| self.push_frame(frame, out));
+        self.frames = frames;
         result
     }
 
     /// At the end of the body: emits `Done` when the message stopped but no `metadata`
     /// followed; a body cut inside a frame is an error.
     pub fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProtocolError> {
-        self.frames
-            .finish()
-            .map_err(|e| ProtocolError::MalformedUpstream(e.to_string()))?;
+        self.frames.finish()?;
         if self.stopped && !self.done {
             self.done = true;
             out.push(StreamEvent::Done);

@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use crate::error::ProtocolError;
 use crate::ir::{
     ChatRequest, Image, ImageSource, Message, Part, Reasoning, ResponseFormat, Role, ToolChoice,
+    tool_arguments,
 };
 
 const TARGET: &str = "Gemini";
@@ -204,7 +205,7 @@ fn encode_part(p: &Part, names: &HashMap<&str, &str>) -> Result<Option<Value>, P
             arguments,
             id,
         } => {
-            json!({"functionCall": {"name": name, "args": parse_arguments(arguments, id)?}})
+            json!({"functionCall": {"name": name, "args": tool_arguments(arguments, id)?}})
         }
         Part::ToolResult {
             call_id,
@@ -257,19 +258,6 @@ fn mime_from_url(url: &str) -> &'static str {
         Some("gif") => "image/gif",
         Some("webp") => "image/webp",
         _ => "image/jpeg",
-    }
-}
-
-fn parse_arguments(arguments: &str, call_id: &str) -> Result<Value, ProtocolError> {
-    if arguments.trim().is_empty() {
-        return Ok(json!({}));
-    }
-    match serde_json::from_str::<Value>(arguments) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        _ => Err(ProtocolError::invalid(
-            "tool_calls.function.arguments",
-            format!("the arguments of tool call {call_id} must be a JSON object"),
-        )),
     }
 }
 

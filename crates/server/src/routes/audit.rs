@@ -2,20 +2,12 @@
 
 use axum::extract::{Query, State};
 use axum::response::Response;
-use serde::Deserialize;
 use serde_json::json;
-use switchboard_core::PortError;
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
-use crate::routes::{list_envelope, page_limit};
+use crate::routes::{PageQuery, list_envelope};
 use crate::state::AppState;
-
-#[derive(Deserialize)]
-pub struct PageQuery {
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
 
 pub async fn list(
     State(state): State<AppState>,
@@ -25,22 +17,12 @@ pub async fn list(
     caller
         .require_admin(&state, "audit.read", "audit-log")
         .await?;
-    let limit = page_limit(page.limit);
-    let before = page
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| PortError::invalid_request("cursor is invalid"))
-        })
-        .transpose()?;
+    let before = page.cursor(|c| c.parse::<i64>().ok())?;
     let entries = state
         .store
-        .list_audit(caller.0.org_id, limit, before)
+        .list_audit(caller.0.org_id, page.limit(), before)
         .await?;
-    let next = (entries.len() == limit as usize)
-        .then(|| entries.last().map(|e| e.seq.to_string()))
-        .flatten();
+    let next = page.next(&entries, |e| e.seq.to_string());
     Ok(list_envelope(
         entries.iter().map(|e| json!(e)).collect(),
         next,

@@ -6,7 +6,6 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::records::Timestamp;
 use switchboard_core::{OrgId, PortError, Principal, UserId};
@@ -16,14 +15,8 @@ use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::interactions::inflight::Progress;
 use crate::interactions::view::record_json;
-use crate::routes::{list_envelope, object_envelope, page_limit};
+use crate::routes::{PageQuery, list_envelope, object_envelope};
 use crate::state::AppState;
-
-#[derive(Deserialize)]
-pub struct PageQuery {
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
 
 /// `GET /v1/ai/invocations`, newest first.
 pub async fn list(
@@ -33,23 +26,12 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let org = caller.0.org_id;
     let only_user = (!caller.0.is_admin()).then_some(caller.0.user_id);
-    let limit = page_limit(page.limit);
-    let cursor = page
-        .cursor
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            InvocationCursor::decode(c)
-                .ok_or_else(|| PortError::invalid_request("cursor is invalid"))
-        })
-        .transpose()?;
+    let cursor = page.cursor(InvocationCursor::decode)?;
     let records = state
         .store
-        .list_invocations(org, InvocationFilter::user(only_user), limit, cursor)
+        .list_invocations(org, InvocationFilter::user(only_user), page.limit(), cursor)
         .await?;
-    let next = (records.len() == limit as usize)
-        .then(|| records.last().map(|r| InvocationCursor::after(r).encode()))
-        .flatten();
+    let next = page.next(&records, |r| InvocationCursor::after(r).encode());
     let retention = retention_days(&state, org).await;
     let now = Timestamp::now();
     let items = records

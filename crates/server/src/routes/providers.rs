@@ -10,8 +10,8 @@ use switchboard_core::config::{
     validate_overrides,
 };
 use switchboard_core::records::{Overrides, ProviderRecord};
-use switchboard_core::{PortError, ProviderType};
-use switchboard_store::ProviderWrite;
+use switchboard_core::{ErrorName, PortError, ProviderType};
+use switchboard_store::{ProviderWrite, StoreError};
 
 use crate::auth::Caller;
 use crate::egress_check::check_resolved_urls;
@@ -170,12 +170,22 @@ pub async fn create_provider(
         enabled: enabled.unwrap_or(true),
         config,
         overrides: overrides.unwrap_or_default(),
+        expected_revision: None,
     };
     save(state, caller, write, validate).await
 }
 
+/// How often a PUT merges again after losing a race with another write of the same
+/// provider. Each loss means another write went through, so this is only reached under a
+/// sustained stream of writes to one provider.
+const MERGE_ATTEMPTS: usize = 64;
+
 /// Applies `patch` to the stored provider and saves the result. Shared by the JSON API and
 /// the web UI. The caller must be an admin.
+///
+/// Validation (host-name resolution, optionally a call to every model) must not run under
+/// the store's write lock, so the write is conditional on the revision that was merged
+/// into; when another write came first, the patch is merged into that and checked again.
 pub async fn update_provider(
     state: &AppState,
     caller: &Caller,
@@ -183,29 +193,54 @@ pub async fn update_provider(
     patch: ProviderPatch,
     validate: bool,
 ) -> ApiResult<ProviderRecord> {
-    let current = state
-        .store
-        .get_provider(caller.0.org_id, provider)
-        .await?
-        .ok_or_else(|| PortError::provider_not_found(provider.as_str()))?;
-    let mut write = ProviderWrite {
-        provider,
-        enabled: patch.enabled.unwrap_or(current.enabled),
-        config: current.config,
-        overrides: current.overrides,
-    };
-    if let Some(config) = &patch.config {
-        merge_config(&mut write.config, config);
-        // Overrides of models the new catalog no longer lists would make the stored
-        // provider invalid; they go with their models. Overrides in this request are
-        // merged afterwards and still validated.
-        prune_overrides(provider, &write.config, &mut write.overrides);
+    for _ in 0..MERGE_ATTEMPTS {
+        let current = state
+            .store
+            .get_provider(caller.0.org_id, provider)
+            .await?
+            .ok_or_else(|| PortError::provider_not_found(provider.as_str()))?;
+        let write = patch.merged_into(current);
+        check(state, caller, &write, validate).await?;
+        match state
+            .store
+            .put_provider(caller.0.org_id, &caller.actor(), write)
+            .await
+        {
+            Err(StoreError::Stale) => continue,
+            saved => return Ok(saved?.0),
+        }
     }
-    if let Some(overrides) = &patch.overrides {
-        merge_overrides(&mut write.overrides, overrides);
+    Err(PortError::new(
+        ErrorName::Conflict,
+        "The provider kept changing while this update was applied; try again",
+    )
+    .into())
+}
+
+impl ProviderPatch {
+    /// The provider `current` would become with this patch, to be stored only if `current`
+    /// is still what is stored.
+    fn merged_into(&self, current: ProviderRecord) -> ProviderWrite {
+        let provider = current.provider;
+        let mut write = ProviderWrite {
+            provider,
+            enabled: self.enabled.unwrap_or(current.enabled),
+            config: current.config,
+            overrides: current.overrides,
+            expected_revision: Some(current.revision),
+        };
+        if let Some(config) = &self.config {
+            merge_config(&mut write.config, config);
+            // Overrides of models the new catalog no longer lists would make the stored
+            // provider invalid; they go with their models. Overrides in this request are
+            // merged afterwards and still validated.
+            prune_overrides(provider, &write.config, &mut write.overrides);
+        }
+        if let Some(overrides) = &self.overrides {
+            merge_overrides(&mut write.overrides, overrides);
+        }
+        write
     }
-    let (record, _) = save(state, caller, write, validate).await?;
-    Ok(record)
 }
 
 /// Deletes a provider; `managed` is built in and can only be disabled. The caller must be
@@ -240,18 +275,31 @@ async fn save(
     write: ProviderWrite,
     validate: bool,
 ) -> ApiResult<(ProviderRecord, bool)> {
-    let egress = &state.settings.egress;
-    validate_config(write.provider, &write.config, egress)?;
-    validate_overrides(write.provider, &write.config, &write.overrides)?;
-    check_resolved_urls(egress, &write.config).await?;
-    if validate {
-        crate::validation::test_connection(state, caller.0.org_id, &write).await?;
-    }
+    check(state, caller, &write, validate).await?;
     let saved = state
         .store
         .put_provider(caller.0.org_id, &caller.actor(), write)
         .await?;
     Ok(saved)
+}
+
+/// Every rule the provider must pass before it is stored: its type's schema, its overrides,
+/// the egress policy for the addresses its URLs resolve to, and (when asked) a real call to
+/// every enabled model.
+async fn check(
+    state: &AppState,
+    caller: &Caller,
+    write: &ProviderWrite,
+    validate: bool,
+) -> ApiResult<()> {
+    let egress = &state.settings.egress;
+    validate_config(write.provider, &write.config, egress)?;
+    validate_overrides(write.provider, &write.config, &write.overrides)?;
+    check_resolved_urls(egress, &write.config).await?;
+    if validate {
+        crate::validation::test_connection(state, caller.0.org_id, write).await?;
+    }
+    Ok(())
 }
 
 /// A provider type from the path; anything else is a provider this organization cannot have.

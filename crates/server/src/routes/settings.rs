@@ -6,7 +6,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use switchboard_core::PortError;
-use switchboard_core::records::AiSettings;
+use switchboard_core::records::{AiSettings, AiSettingsChange};
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
@@ -57,7 +57,6 @@ pub async fn update_settings(
     store_interaction_data: Option<bool>,
 ) -> ApiResult<AiSettings> {
     let org = caller.0.org_id;
-    let mut settings = state.store.get_ai_settings(org).await?;
     if let Some(days) = retention_days {
         let max = state.settings.max_retention_days;
         if !(1..=max).contains(&days) {
@@ -67,14 +66,16 @@ pub async fn update_settings(
             .with_detail("field", "retentionDays")
             .into());
         }
-        settings.retention_days = days;
     }
-    if let Some(store) = store_interaction_data {
-        settings.store_interaction_data = store;
-    }
+    // Merged with the stored values inside the store's write transaction: a merge here,
+    // after a separate read, would let two concurrent partial PUTs lose one of them.
+    let change = AiSettingsChange {
+        retention_days,
+        store_interaction_data,
+    };
     let saved = state
         .store
-        .put_ai_settings(org, &caller.actor(), settings)
+        .put_ai_settings(org, &caller.actor(), change)
         .await?;
     Ok(saved)
 }

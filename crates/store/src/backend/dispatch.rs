@@ -222,11 +222,11 @@ macro_rules! impl_store {
                 &'a self,
                 org: OrgId,
                 actor: &'a Actor,
-                settings: AiSettings,
+                change: AiSettingsChange,
             ) -> StoreFuture<'a, AiSettings> {
                 super::support::bounded(
                     self.call_timeout,
-                    self.op_put_ai_settings(org, actor, settings),
+                    self.op_put_ai_settings(org, actor, change),
                 )
             }
 

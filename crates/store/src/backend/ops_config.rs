@@ -54,6 +54,7 @@ macro_rules! ops_config {
                 let mut tx = self.write_tx().await?;
                 Self::lock_org(&mut tx, org).await?;
                 let before = Self::provider_in(&mut tx, org, write.provider).await?;
+                support::check_revision(before.as_ref(), write.expected_revision)?;
                 let now = Timestamp::now();
                 let record = ProviderRecord {
                     provider: write.provider,
@@ -66,6 +67,7 @@ macro_rules! ops_config {
                         .map_or_else(|| actor.label.clone(), |b| b.created_by.clone()),
                     updated_at: now,
                     updated_by: actor.label.clone(),
+                    revision: before.as_ref().map_or(1, |b| b.revision + 1),
                 };
                 let statement = if before.is_some() {
                     sql::UPDATE_PROVIDER
@@ -215,11 +217,12 @@ macro_rules! ops_config {
                 &self,
                 org: OrgId,
                 actor: &Actor,
-                settings: AiSettings,
+                change: AiSettingsChange,
             ) -> StoreResult<AiSettings> {
                 let mut tx = self.write_tx().await?;
                 Self::lock_org(&mut tx, org).await?;
                 let before = Self::ai_settings_in(&mut tx, org).await?;
+                let settings = change.apply_to(before.unwrap_or_default());
                 let statement = if before.is_some() {
                     sql::UPDATE_AI_SETTINGS
                 } else {

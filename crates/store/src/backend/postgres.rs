@@ -47,6 +47,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "durable_records",
         sql: include_str!("../../migrations/postgres/0005_durable_records.sql"),
     },
+    Migration {
+        version: 6,
+        name: "provider_revision",
+        sql: include_str!("../../migrations/postgres/0006_provider_revision.sql"),
+    },
 ];
 
 /// Locks the organization's invocation ledger head for the rest of the transaction.

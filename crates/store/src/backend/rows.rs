@@ -109,6 +109,8 @@ pub(crate) fn provider(row: &impl RowExt) -> StoreResult<ProviderRecord> {
         created_by: row.text("created_by")?,
         updated_at: timestamp(row, "updated_at")?,
         updated_by: row.text("updated_by")?,
+        revision: u64::try_from(row.int("revision")?)
+            .map_err(|_| StoreError::corrupt("negative provider revision"))?,
     })
 }
 

@@ -32,14 +32,16 @@ pub const PURGE_EXPIRED_TOKENS: &str = "DELETE FROM api_tokens \
 
 // Providers, defaults, settings ---------------------------------------------------------------
 pub const LIST_PROVIDERS: &str = "SELECT provider_type, enabled, config, overrides, created_at, \
-    created_by, updated_at, updated_by FROM providers WHERE org_id = $1";
+    created_by, updated_at, updated_by, revision FROM providers WHERE org_id = $1";
 pub const GET_PROVIDER: &str = "SELECT provider_type, enabled, config, overrides, created_at, \
-    created_by, updated_at, updated_by FROM providers WHERE org_id = $1 AND provider_type = $2";
+    created_by, updated_at, updated_by, revision FROM providers \
+    WHERE org_id = $1 AND provider_type = $2";
 pub const INSERT_PROVIDER: &str = "INSERT INTO providers (org_id, provider_type, enabled, \
     config, overrides, created_at, created_by, updated_at, updated_by) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $7)";
 pub const UPDATE_PROVIDER: &str = "UPDATE providers SET enabled = $3, config = $4, \
-    overrides = $5, updated_at = $6, updated_by = $7 WHERE org_id = $1 AND provider_type = $2";
+    overrides = $5, updated_at = $6, updated_by = $7, revision = revision + 1 \
+    WHERE org_id = $1 AND provider_type = $2";
 pub const DELETE_PROVIDER: &str = "DELETE FROM providers WHERE org_id = $1 AND provider_type = $2";
 
 pub const GET_DEFAULTS: &str = "SELECT provider_type, model, created_at, created_by, \

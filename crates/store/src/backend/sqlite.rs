@@ -46,6 +46,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "durable_records",
         sql: include_str!("../../migrations/sqlite/0005_durable_records.sql"),
     },
+    Migration {
+        version: 6,
+        name: "provider_revision",
+        sql: include_str!("../../migrations/sqlite/0006_provider_revision.sql"),
+    },
 ];
 
 /// `BEGIN IMMEDIATE` already makes every purge batch the only writer.

@@ -32,8 +32,8 @@ pub(crate) mod prelude {
     pub(crate) use serde_json::json;
     pub(crate) use sqlx::{Pool, Transaction};
     pub(crate) use switchboard_core::records::{
-        AiSettings, AuditEntry, DefaultsRecord, Organization, Overrides, ProviderRecord,
-        SecretMeta, Timestamp, User,
+        AiSettings, AiSettingsChange, AuditEntry, DefaultsRecord, Organization, Overrides,
+        ProviderRecord, SecretMeta, Timestamp, User,
     };
     pub(crate) use switchboard_core::{OrgId, Principal, ProviderType, Role, SecretValue, UserId};
 }
@@ -127,6 +127,18 @@ pub(crate) fn sort_providers(records: &mut [ProviderRecord]) {
 }
 
 /// A provider's state as recorded in audit details: configuration holds secret names only.
+/// A conditional provider write goes ahead only if the stored provider is still the one it
+/// was merged into: same revision, and not deleted meanwhile.
+pub(crate) fn check_revision(
+    stored: Option<&ProviderRecord>,
+    expected: Option<u64>,
+) -> StoreResult<()> {
+    match expected {
+        Some(expected) if stored.map(|s| s.revision) != Some(expected) => Err(StoreError::Stale),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn provider_json(record: &ProviderRecord) -> Value {
     json!({
         "provider": record.provider.as_str(),

@@ -195,7 +195,7 @@ impl Gateway {
         gateway
     }
 
-    async fn secret(&self, name: &str, value: &str) {
+    pub async fn secret(&self, name: &str, value: &str) {
         self.server
             .post(
                 "/v1/organization/secrets",

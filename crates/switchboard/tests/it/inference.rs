@@ -732,3 +732,80 @@ async fn prepared_targets_follow_secret_and_configuration_changes() {
         gateway.server.stop();
     }
 }
+
+/// A Bedrock API key, the third credential form of `bedrock`, reaches Bedrock as
+/// `Authorization: Bearer` with no SigV4 signature, on both surfaces, streaming and not; a
+/// key Bedrock refuses is the organization's configuration error, and the key (the canary
+/// here) is never echoed or logged (issue 19, item 7).
+#[tokio::test]
+async fn bedrock_api_keys_are_sent_as_bearer_without_signing() {
+    use crate::harness::CANARY;
+    for backend in backends() {
+        let sim = switchboard_sim::SimConfig {
+            bedrock_api_key: Some(CANARY.into()),
+            ..Default::default()
+        };
+        let gateway = Gateway::start_with(backend, sim, Vec::new()).await;
+        gateway.secret("bedrock-api-key", CANARY).await;
+        let config = json!({ "apiKeySecretName": "bedrock-api-key", "region": "us-east-1" });
+        gateway
+            .server
+            .post(
+                "/v1/llm-providers",
+                &gateway.org.admin,
+                json!({ "provider": "bedrock", "config": config }),
+            )
+            .await
+            .expect(200);
+        for surface in [Surface::OpenAi, Surface::Anthropic] {
+            for stream in [false, true] {
+                let label = format!("{backend:?} {surface:?} stream={stream}");
+                let (path, body) = request(
+                    surface,
+                    "bedrock",
+                    "claude-sonnet-4-20250514",
+                    stream,
+                    false,
+                );
+                let response = gateway.post(path, &body).await;
+                assert_eq!(response.status(), 200, "{label}");
+                let got = answer(response, surface, stream).await;
+                assert!(got.text.contains(PROMPT), "{label}: {got:?}");
+                assert!(got.error.is_none(), "{label}: {got:?}");
+                let upstream = gateway.sim.handle.last_request().unwrap();
+                let operation = if stream {
+                    "/converse-stream"
+                } else {
+                    "/converse"
+                };
+                assert!(upstream.path_only().ends_with(operation), "{label}");
+                let bearer = format!("Bearer {CANARY}");
+                assert_eq!(upstream.header("authorization"), Some(bearer.as_str()));
+                assert!(upstream.header("x-amz-date").is_none(), "{label}: signed");
+            }
+        }
+        // A key Bedrock refuses: the caller's token was fine, the configuration is not.
+        gateway
+            .server
+            .patch(
+                "/v1/organization/secrets/bedrock-api-key",
+                &gateway.org.admin,
+                json!({ "secretValue": "ABSK-revoked-key" }),
+            )
+            .await
+            .expect(200);
+        let (path, body) = request(
+            Surface::OpenAi,
+            "bedrock",
+            "claude-sonnet-4-20250514",
+            false,
+            false,
+        );
+        let response = gateway.post(path, &body).await;
+        let status = response.status();
+        let refused: Value = response.json().await.unwrap();
+        assert_eq!(status, 502, "{refused}");
+        assert_eq!(refused["error"]["code"], "upstream_authentication_error");
+        gateway.server.stop();
+    }
+}

@@ -178,3 +178,63 @@ async fn ai_settings_round_trip_within_bounds() {
         server.stop();
     }
 }
+
+/// A handler that panics answers 500 in its caller's error format (the connection stays
+/// usable), is counted in `/metrics`, and its message, which here holds the canary, reaches
+/// neither the response nor the log (issue 19, item 4). The panicking request exists only
+/// in debug builds started with `SWITCHBOARD_TEST_PANICS=1`.
+#[tokio::test]
+async fn panics_answer_500_in_the_callers_format() {
+    use crate::harness::{CANARY, KeySource, TEST_MASTER_KEY};
+    let env = vec![("SWITCHBOARD_TEST_PANICS".to_owned(), "1".to_owned())];
+    let backend = backends()[0];
+    let server = Server::start_opts(backend, KeySource::Env(TEST_MASTER_KEY.into()), env).await;
+    let panicking = |method: Method, path: &str| {
+        server
+            .request(method, path)
+            .header("x-switchboard-test-panic", CANARY)
+            .header("content-type", "application/json")
+            .body("{}")
+    };
+    let openai = server
+        .send(panicking(Method::POST, "/v1/chat/completions"))
+        .await
+        .expect(500);
+    assert_eq!(
+        openai.json["error"]["code"], "internal_error",
+        "{}",
+        openai.json
+    );
+    assert_eq!(openai.json["error"]["type"], "server_error");
+    let anthropic = server
+        .send(panicking(Method::POST, "/v1/messages"))
+        .await
+        .expect(500);
+    assert_eq!(anthropic.json["type"], "error", "{}", anthropic.json);
+    assert!(anthropic.json["error"]["type"].is_string());
+    for (method, path) in [
+        (Method::GET, "/v1/llm-providers"),
+        (Method::POST, "/v1/ai/invoke"),
+    ] {
+        let port = server.send(panicking(method, path)).await.expect(500);
+        assert_eq!(port.json["ok"], false, "{path}: {}", port.json);
+    }
+    // The process and its connections carry on.
+    let metrics = server
+        .send(server.request(Method::GET, "/metrics"))
+        .await
+        .expect(200);
+    let text = metrics.json.as_str().unwrap();
+    assert!(text.contains("switchboard_http_panics_total 4"), "{text}");
+    assert!(
+        text.contains(r#"route="/v1/messages",status="500""#),
+        "{text}"
+    );
+    let log = server.stop();
+    let panics = log
+        .lines()
+        .filter(|l| l.contains(r#""message":"panicked""#));
+    let panics: Vec<&str> = panics.collect();
+    assert_eq!(panics.len(), 4, "{log}");
+    assert!(panics.iter().all(|l| l.contains("panics.rs")), "{log}");
+}

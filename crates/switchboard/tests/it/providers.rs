@@ -293,3 +293,79 @@ async fn schema_rules_of_each_type_are_enforced() {
         server.stop();
     }
 }
+
+/// Sends every PUT at once; each must succeed.
+async fn put_all_at_once(
+    server: &Server,
+    token: &str,
+    path: &str,
+    patches: impl Iterator<Item = Value>,
+) {
+    let puts = patches.map(|patch| async move {
+        server.put(path, token, patch).await.expect(200);
+    });
+    futures_util::future::join_all(puts).await;
+}
+
+/// Concurrent partial PUTs each change a different model override; a read-merge-write that
+/// is not atomic loses some of them (issue 19, item 1).
+#[tokio::test]
+async fn concurrent_partial_puts_all_survive() {
+    const WRITERS: usize = 12;
+    for backend in backends() {
+        let server = Server::start(backend).await;
+        let org = server.org("acme");
+        let models: Vec<Value> = (0..WRITERS)
+            .map(|i| json!({ "name": format!("m-{i}") }))
+            .collect();
+        let body = json!({ "provider": "openai-compatible", "config": {
+            "baseUrl": "https://llm.example.com/v1", "apiKeySecretName": "k", "models": models } });
+        server
+            .post("/v1/llm-providers", &org.admin, body)
+            .await
+            .expect(201);
+        let patches = (0..WRITERS).map(
+            |i| json!({ "overrides": { "models": { format!("m-{i}"): { "enabled": false } } } }),
+        );
+        let path = "/v1/llm-providers/openai-compatible";
+        put_all_at_once(&server, &org.admin, path, patches).await;
+        let stored = server
+            .get("/v1/llm-providers/openai-compatible", &org.admin)
+            .await
+            .expect(200);
+        let effective = &stored.result()["effectiveModels"];
+        for i in 0..WRITERS {
+            assert_eq!(
+                effective[format!("m-{i}")],
+                json!({ "enabled": false }),
+                "{backend:?}: the PUT for m-{i} was lost: {effective}"
+            );
+        }
+        server.stop();
+    }
+}
+
+/// Concurrent partial PUTs of the data controls: the one that turns content off is never
+/// undone by another that only changes the retention (issue 19, item 1).
+#[tokio::test]
+async fn concurrent_partial_ai_settings_puts_all_survive() {
+    for backend in backends() {
+        let server = Server::start(backend).await;
+        let org = server.org("acme");
+        let patches = (0..12).map(|i| match i {
+            5 => json!({ "storeInteractionData": false }),
+            _ => json!({ "retentionDays": 3 }),
+        });
+        put_all_at_once(&server, &org.admin, "/v1/organization/ai-settings", patches).await;
+        let stored = server
+            .get("/v1/organization/ai-settings", &org.admin)
+            .await
+            .expect(200);
+        assert_eq!(
+            stored.result(),
+            &json!({ "retentionDays": 3, "storeInteractionData": false }),
+            "{backend:?}"
+        );
+        server.stop();
+    }
+}

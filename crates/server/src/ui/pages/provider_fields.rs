@@ -106,7 +106,7 @@ const BEDROCK: &[Spec] = &[
         "accessKeyIdSecretName",
         "Access key id",
         Secret,
-        "Either access keys, or a role to assume.",
+        "One of: access keys, a role to assume, or a Bedrock API key.",
     ),
     s(
         "secretAccessKeySecretName",
@@ -125,6 +125,12 @@ const BEDROCK: &[Spec] = &[
         "External id",
         Secret,
         "Optional, with the role.",
+    ),
+    s(
+        "apiKeySecretName",
+        "Bedrock API key",
+        Secret,
+        "Instead of access keys or a role: sent as a bearer token, no signing.",
     ),
     s(
         "guardrailIdentifier",

@@ -82,6 +82,14 @@ impl StoreError {
         }
     }
 
+    /// A row that names a missing parent (an unknown organization) is `NotFound`.
+    pub(crate) fn not_found_on_foreign_key(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+            _ => StoreError::Database(err),
+        }
+    }
+
     pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
         StoreError::Corrupt(what.to_string())
     }

@@ -121,12 +121,7 @@ macro_rules! ops_interactions {
                     .bind(&running.instance_id)
                     .execute(&mut *conn)
                     .await
-                    .map_err(|e| match &e {
-                        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                            StoreError::NotFound
-                        }
-                        _ => StoreError::Database(e),
-                    })?;
+                    .map_err(StoreError::not_found_on_foreign_key)?;
                 Ok(())
             }
 
@@ -235,12 +230,7 @@ macro_rules! ops_interactions {
                     .bind(audit::GENESIS_HASH)
                     .execute(&mut *conn)
                     .await
-                    .map_err(|e| match &e {
-                        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                            StoreError::NotFound
-                        }
-                        _ => StoreError::Database(e),
-                    })?;
+                    .map_err(StoreError::not_found_on_foreign_key)?;
                 let row = sqlx::query(LOCK_CHAIN_SQL)
                     .bind(org.to_string())
                     .fetch_one(&mut *conn)

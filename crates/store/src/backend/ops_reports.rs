@@ -21,12 +21,7 @@ macro_rules! ops_reports {
                     .bind(record.at.to_string())
                     .execute(&mut *tx)
                     .await
-                    .map_err(|e| match &e {
-                        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                            StoreError::NotFound
-                        }
-                        _ => StoreError::Database(e),
-                    })?;
+                    .map_err(StoreError::not_found_on_foreign_key)?;
                 tx.commit().await?;
                 Ok(())
             }

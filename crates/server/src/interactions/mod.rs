@@ -405,7 +405,7 @@ impl Recording {
     fn complete(&mut self, outcome: Outcome) -> Option<Arc<Commit>> {
         let slot = self.slot.take()?;
         if let Some(reservation) = &self.reservation {
-            let used = outcome.input_tokens + outcome.output_tokens;
+            let used = charged_tokens(&outcome, self.invocation.estimated_tokens);
             self.shared
                 .limits
                 .reconcile(reservation, used, OffsetDateTime::now_utc());
@@ -480,8 +480,54 @@ impl Drop for Recording {
     }
 }
 
+/// The tokens an ended invocation costs against the managed limits: what the upstream
+/// reported, but never less than the reserved estimate when the caller went away — the
+/// upstream's work is not undone by disconnecting (and its usage report usually comes last),
+/// so leaving just before the end must not make a request free.
+fn charged_tokens(outcome: &Outcome, estimate: u64) -> u64 {
+    let reported = outcome.input_tokens + outcome.output_tokens;
+    let abandoned = outcome
+        .error
+        .as_ref()
+        .is_some_and(|(_, name)| name == CLIENT_CLOSED);
+    if abandoned {
+        reported.max(estimate)
+    } else {
+        reported
+    }
+}
+
 /// A deliberately rough input-token estimate (4 bytes per token) of a request body,
 /// reserved before the call; the real usage replaces it when the call ends.
 pub fn estimate_tokens(request: &[u8]) -> u64 {
     u64::try_from(request.len() / 4 + 1).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caller_that_goes_away_is_charged_at_least_the_estimate() {
+        let closed = Outcome {
+            error: Some((499, CLIENT_CLOSED.to_owned())),
+            ..Outcome::default()
+        };
+        assert_eq!(charged_tokens(&closed, 400), 400);
+        let reported = Outcome {
+            input_tokens: 300,
+            output_tokens: 500,
+            ..closed
+        };
+        assert_eq!(charged_tokens(&reported, 400), 800);
+        let refused = Outcome {
+            error: Some((400, "invalid_request_error".to_owned())),
+            ..Outcome::default()
+        };
+        assert_eq!(
+            charged_tokens(&refused, 400),
+            0,
+            "an answer that failed costs its usage"
+        );
+    }
 }

@@ -762,3 +762,42 @@ async fn concurrent_requests_that_keep_no_content_cannot_pass_the_token_budget_t
     );
     gateway.server.stop();
 }
+
+/// A caller that disconnects before the end is charged at least the reserved estimate:
+/// going away cannot be used to pass the managed token limit.
+#[tokio::test]
+async fn disconnecting_before_the_end_is_still_charged() {
+    let env = limited(&[("SWITCHBOARD_MANAGED_TOKENS_PER_HOUR", "100000")]);
+    let gateway = Gateway::start_with(Backend::Sqlite, Default::default(), env).await;
+    let member = gateway.org.member.clone();
+    let probe = json!({ "userPrompt": "probe", "provider": "managed", "model": "gpt-5" });
+    let remaining = || async {
+        let text = invoke(&gateway, &member, "", &probe)
+            .await
+            .text()
+            .await
+            .unwrap();
+        let done: Value = serde_json::from_str(&sse_events(&text).pop().unwrap().1).unwrap();
+        done["rateLimitUsage"]["remainingTokens"].as_u64().unwrap()
+    };
+    let before = remaining().await;
+    // ~4,000 bytes each: an estimate of about 1,000 tokens.
+    let prompt = format!("{} [[sim:delay_ms=100 chunks=50]]", "words ".repeat(660));
+    let body = json!({ "provider": "managed", "model": "gpt-5", "stream": true,
+        "messages": [{ "role": "user", "content": prompt }] });
+    for _ in 0..3 {
+        let mut response = gateway.post("/v1/chat/completions", &body).await;
+        assert_eq!(response.status(), 200);
+        assert!(response.chunk().await.unwrap().is_some());
+        drop(response);
+    }
+    // The gateway notices each disconnect at its next write (100 ms later).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let after = remaining().await;
+    assert!(
+        before - after >= 3 * 1000,
+        "charged {} tokens for three abandoned ~1,000-token requests",
+        before - after
+    );
+    gateway.server.stop();
+}

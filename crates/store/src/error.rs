@@ -12,6 +12,10 @@ pub enum StoreError {
     /// A uniqueness rule was violated (organization name, email, secret name).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The change would leave an organization without an active admin (demoting,
+    /// disabling or deleting the last one).
+    #[error("the organization's last active admin cannot be demoted, disabled or deleted")]
+    LastAdmin,
     /// The input was rejected before reaching the database.
     #[error("invalid input: {0}")]
     Invalid(String),

@@ -40,6 +40,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "validation",
         sql: include_str!("../../migrations/postgres/0004_validation.sql"),
     },
+    Migration {
+        version: 7,
+        name: "identity_lifecycle",
+        sql: include_str!("../../migrations/postgres/0007_identity_lifecycle.sql"),
+    },
 ];
 
 /// Locks the organization's invocation ledger head for the rest of the transaction.
@@ -128,6 +133,7 @@ pub(crate) async fn migrate_only(url: &str) -> StoreResult<u64> {
 ops_migrate!();
 ops_audit!(PgStore);
 ops_identity!(PgStore);
+ops_lifecycle!(PgStore);
 ops_config!(PgStore);
 ops_secrets!(PgStore);
 ops_keys!(PgStore);

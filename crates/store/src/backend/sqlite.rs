@@ -41,6 +41,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "validation",
         sql: include_str!("../../migrations/sqlite/0004_validation.sql"),
     },
+    Migration {
+        version: 7,
+        name: "identity_lifecycle",
+        sql: include_str!("../../migrations/sqlite/0007_identity_lifecycle.sql"),
+    },
 ];
 
 /// `BEGIN IMMEDIATE` already makes every purge batch the only writer.
@@ -125,6 +130,7 @@ pub(crate) async fn migrate_only(path: &Path) -> StoreResult<u64> {
 ops_migrate!();
 ops_audit!(SqliteStore);
 ops_identity!(SqliteStore);
+ops_lifecycle!(SqliteStore);
 ops_config!(SqliteStore);
 ops_secrets!(SqliteStore);
 ops_keys!(SqliteStore);

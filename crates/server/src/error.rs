@@ -27,6 +27,14 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => Self(PortError::not_found("The resource")),
             StoreError::Conflict(message) => Self(PortError::new(ErrorName::Conflict, message)),
             StoreError::Invalid(message) => Self(PortError::invalid_request(message)),
+            StoreError::LastAdmin => Self(
+                PortError::new(
+                    ErrorName::Conflict,
+                    "The organization's last active admin cannot be demoted, disabled or \
+                     deleted; make another user an admin first",
+                )
+                .with_detail("reason", "last_admin"),
+            ),
             other => {
                 tracing::error!(error = %other, "store error");
                 Self(PortError::internal())

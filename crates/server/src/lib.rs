@@ -33,7 +33,7 @@ pub use state::AppState;
 
 use routes::{
     audit, defaults, interactions as invocations, ops, providers, secrets, settings as ai_settings,
-    users,
+    tokens, users,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -68,7 +68,13 @@ fn management_routes() -> Router<AppState> {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi_json))
         .route("/v1/auth/access_token", post(users::access_token))
-        .route("/v1/users", post(users::create))
+        .route("/v1/users", get(users::list).post(users::create))
+        .route(
+            "/v1/users/{id}",
+            get(users::get).patch(users::update).delete(users::delete),
+        )
+        .route("/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/v1/tokens/{id}", axum::routing::delete(tokens::delete))
         .route(
             "/v1/llm-providers",
             get(providers::list).post(providers::create),

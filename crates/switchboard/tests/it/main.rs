@@ -6,6 +6,7 @@ mod harness;
 mod access;
 mod audit;
 mod defaults;
+mod identity;
 mod inference;
 mod interactions;
 mod isolation;

@@ -168,7 +168,9 @@ async fn sync_after_write(State(state): State<AppState>, request: Request, next:
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
     );
     let response = next.run(request).await;
-    if writes && response.status().is_success() {
+    // The web UI answers a successful form with a redirect (post/redirect/get).
+    let succeeded = response.status().is_success() || response.status().is_redirection();
+    if writes && succeeded {
         // A failed sync is retried by the background refresher within a second.
         let _ = state.snapshots.sync().await.inspect_err(
             |error| tracing::warn!(%error, "could not refresh snapshots after a write"),

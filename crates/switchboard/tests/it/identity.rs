@@ -783,3 +783,126 @@ async fn a_revocation_on_one_replica_is_refused_on_another_within_a_second() {
     b.stop();
     a.stop();
 }
+
+#[tokio::test]
+async fn the_web_ui_forms_take_effect_on_the_next_request() {
+    const PASSWORD: &str = "boss-password-1";
+    for backend in backends() {
+        let server = Server::start(backend).await;
+        let acme = server.org("acme");
+        server.cli_json(&[
+            "user",
+            "create",
+            "--org",
+            "acme",
+            "--email",
+            "boss@acme.test",
+            "--role",
+            "admin",
+            "--password",
+            PASSWORD,
+        ]);
+        let mut browser = Browser::new(&server);
+        browser.sign_in("boss@acme.test", PASSWORD).await;
+        let csrf = browser.csrf().await;
+
+        // Created through the form: the value is on the answering page, once.
+        let created = browser
+            .post(
+                "/tokens",
+                &[("csrf", &csrf), ("name", "from-ui"), ("expiresInDays", "7")],
+            )
+            .await;
+        assert_eq!(created.status, 201);
+        let marker = "id=\"new-token\" type=\"text\" readonly value=\"";
+        let start = created
+            .body
+            .find(marker)
+            .expect("the new token on the page")
+            + marker.len();
+        let value = created.body[start..].split('"').next().unwrap().to_owned();
+        server.never_show(&value);
+        server.get("/v1/llm-providers", &value).await.expect(200);
+        let listing = browser.get("/tokens").await;
+        assert!(!listing.body.contains(&value), "shown once");
+        assert!(listing.body.contains("from-ui"));
+        let boss = user_id(&server, &acme.admin, "boss@acme.test").await;
+        let tokens = server
+            .get(&format!("/v1/tokens?userId={boss}"), &acme.admin)
+            .await
+            .expect(200);
+        let id = tokens
+            .result()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "from-ui")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // A forged form is refused; the real one revokes, and the next request fails.
+        let forged = browser
+            .post(&format!("/tokens/{id}/revoke"), &[("csrf", "forged")])
+            .await;
+        assert_eq!(forged.status, 403);
+        server.get("/v1/llm-providers", &value).await.expect(200);
+        let revoked = browser
+            .post(&format!("/tokens/{id}/revoke"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(
+            (revoked.status.as_u16(), revoked.location()),
+            (303, "/tokens?done=token-revoked")
+        );
+        server
+            .get("/v1/llm-providers", &value)
+            .await
+            .expect_error(401, "unauthorized");
+
+        // The Users page: disabling the member refuses their token at once; the last-admin
+        // rule explains itself with 409.
+        let member = user_id(&server, &acme.admin, "member@acme.test").await;
+        server
+            .get("/v1/llm-providers", &acme.member)
+            .await
+            .expect(200);
+        let disabled = browser
+            .post(
+                &format!("/users/{member}/disabled"),
+                &[("csrf", &csrf), ("disabled", "true")],
+            )
+            .await;
+        assert_eq!(disabled.status, 303);
+        server
+            .get("/v1/llm-providers", &acme.member)
+            .await
+            .expect_error(401, "unauthorized");
+        let users = browser.get("/users").await;
+        assert!(users.body.contains("member@acme.test") && users.body.contains("disabled"));
+        let admin = user_id(&server, &acme.admin, "admin@acme.test").await;
+        browser
+            .post(
+                &format!("/users/{admin}/role"),
+                &[("csrf", &csrf), ("role", "member")],
+            )
+            .await;
+        let refused = browser
+            .post(
+                &format!("/users/{boss}/role"),
+                &[("csrf", &csrf), ("role", "member")],
+            )
+            .await;
+        assert_eq!(refused.status, 409);
+        assert!(refused.body.contains("last active admin"));
+        let deleted = browser
+            .post(&format!("/users/{member}/delete"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(deleted.status, 303);
+        server
+            .get(&format!("/v1/users/{member}"), &acme.admin)
+            .await
+            .expect_error(403, "llm_provider_manage_forbidden");
+        server.stop();
+    }
+}

@@ -98,6 +98,17 @@ pub struct User {
     pub client_id: String,
     #[serde(rename = "createdAt")]
     pub created_at: Timestamp,
+    /// A disabled user's tokens, sessions, password and client credentials are refused;
+    /// the row stays so an admin can enable them again.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+impl User {
+    /// An admin who is not disabled: the kind an organization must always keep one of.
+    pub fn is_active_admin(&self) -> bool {
+        self.role == Role::Admin && !self.disabled
+    }
 }
 
 /// `{"enabled": bool}`; no other keys.

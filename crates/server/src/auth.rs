@@ -65,16 +65,29 @@ impl Caller {
         if self.0.is_admin() {
             return Ok(());
         }
+        self.audit_denied(state, action, resource, "role member may not manage")
+            .await?;
+        Err(PortError::manage_forbidden().into())
+    }
+
+    /// Records a refused attempt in the audit log (the caller then answers 403 or 404).
+    pub async fn audit_denied(
+        &self,
+        state: &AppState,
+        action: &str,
+        resource: &str,
+        reason: &str,
+    ) -> ApiResult<()> {
         let event = AuditEvent {
             action: action.to_owned(),
             resource: resource.to_owned(),
             status: "denied".to_owned(),
-            details: json!({ "reason": "role member may not manage", "role": "member" }),
+            details: json!({ "reason": reason, "role": self.0.role.as_str() }),
         };
         state
             .store
             .append_audit(self.0.org_id, &self.actor(), event)
             .await?;
-        Err(PortError::manage_forbidden().into())
+        Ok(())
     }
 }

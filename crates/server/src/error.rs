@@ -34,6 +34,14 @@ impl From<StoreError> for ApiError {
                     "The database is unavailable; retry shortly",
                 ))
             }
+            StoreError::LastAdmin => Self(
+                PortError::new(
+                    ErrorName::Conflict,
+                    "The organization's last active admin cannot be demoted, disabled or \
+                     deleted; make another user an admin first",
+                )
+                .with_detail("reason", "last_admin"),
+            ),
             other => {
                 tracing::error!(error = %other, "store error");
                 Self(PortError::internal())

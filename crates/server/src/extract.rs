@@ -22,6 +22,15 @@ impl JsonBody {
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         parse_json(&self.0)
     }
+
+    /// Like [`JsonBody::parse`], but an empty body is `T::default()`: for routes whose every
+    /// field is optional (`POST /v1/tokens`), so `curl -X POST` alone works.
+    pub fn parse_or_default<T: DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
+        match self.0.is_empty() {
+            true => Ok(T::default()),
+            false => parse_json(&self.0),
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {

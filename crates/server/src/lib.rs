@@ -35,7 +35,7 @@ pub use state::AppState;
 
 use routes::{
     audit, defaults, interactions as invocations, ops, providers, secrets, settings as ai_settings,
-    users,
+    tokens, users,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -89,7 +89,13 @@ fn management_routes() -> Router<AppState> {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi_json))
         .route("/v1/auth/access_token", post(users::access_token))
-        .route("/v1/users", post(users::create))
+        .route("/v1/users", get(users::list).post(users::create))
+        .route(
+            "/v1/users/{id}",
+            get(users::get).patch(users::update).delete(users::delete),
+        )
+        .route("/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/v1/tokens/{id}", axum::routing::delete(tokens::delete))
         .route(
             "/v1/llm-providers",
             get(providers::list).post(providers::create),
@@ -193,7 +199,9 @@ async fn sync_after_write(State(state): State<AppState>, request: Request, next:
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
     );
     let response = next.run(request).await;
-    if writes && response.status().is_success() {
+    // The web UI answers a successful form with a redirect (post/redirect/get).
+    let succeeded = response.status().is_success() || response.status().is_redirection();
+    if writes && succeeded {
         // A failed sync is retried by the background refresher within a second.
         let _ = state.snapshots.sync().await.inspect_err(
             |error| tracing::warn!(%error, "could not refresh snapshots after a write"),

@@ -16,6 +16,10 @@ pub enum StoreError {
     /// from; nothing was written. The caller reads again and recomputes.
     #[error("the record changed since it was read")]
     Stale,
+    /// The change would leave an organization without an active admin (demoting,
+    /// disabling or deleting the last one).
+    #[error("the organization's last active admin cannot be demoted, disabled or deleted")]
+    LastAdmin,
     /// The input was rejected before reaching the database.
     #[error("invalid input: {0}")]
     Invalid(String),

@@ -75,6 +75,8 @@ impl Actor {
 /// A bearer token as issued: shown once to its owner, stored only as a keyed hash.
 #[derive(Debug)]
 pub struct IssuedToken {
+    /// The token's public id (what lists show and revocation names; not a credential).
+    pub id: String,
     pub token: SecretValue,
     /// Seconds until it expires; `None` for API tokens, which live until revoked.
     pub expires_in: Option<u64>,
@@ -85,6 +87,46 @@ pub struct IssuedToken {
 pub struct ClientCredentials {
     pub client_id: String,
     pub client_secret: SecretValue,
+}
+
+/// A change to a user: absent fields keep their value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserChange {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+/// What a new API token should be: an optional label and lifetime (checked by the store,
+/// so the API and the CLI share one rule).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenSpec {
+    pub name: Option<String>,
+    pub expires_in_days: Option<u32>,
+}
+
+/// A token as listed: everything but its value, which is never stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenMeta {
+    /// The public id: `DELETE /v1/tokens/{id}` names it.
+    pub id: String,
+    pub user_id: UserId,
+    /// `api` (made by a person, lives until revoked or its expiry) or `access` (from
+    /// client credentials, short-lived).
+    pub kind: String,
+    pub name: Option<String>,
+    /// The first characters of the token, enough for its owner to recognise it.
+    pub prefix: String,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// What a valid presented token grants: who, and until when the grant may be cached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenGrant {
+    pub principal: Principal,
+    pub token_id: String,
+    pub expires_at: Option<Timestamp>,
 }
 
 /// Everything created with a new user.
@@ -192,6 +234,54 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreFuture<'a, IssuedToken>;
     /// The principal a bearer token belongs to, if it is valid and unexpired.
     fn authenticate_token<'a>(&'a self, token: &'a str) -> StoreFuture<'a, Option<Principal>>;
+    /// Like [`Store::authenticate_token`], with the token's id and expiry (which bound how
+    /// long the data plane may trust the answer).
+    fn verify_token<'a>(&'a self, token: &'a str) -> StoreFuture<'a, Option<TokenGrant>>;
+    /// Records that a token was used at `at`. Not a management write (no audit entry, no
+    /// config version: it must never invalidate caches); unknown ids are ignored.
+    fn touch_token<'a>(&'a self, token_id: &'a str, at: Timestamp) -> StoreFuture<'a, ()>;
+
+    // The identity lifecycle: every write below is audited and bumps the config version,
+    // so every replica drops what it cached about the organization's tokens. -------------
+    /// One user of the organization.
+    fn get_user(&self, org: OrgId, user: UserId) -> StoreFuture<'_, Option<User>>;
+    /// Changes role and/or disabled; disabling ends the user's sessions.
+    /// `StoreError::LastAdmin` when it would leave the organization without an active admin.
+    fn update_user<'a>(
+        &'a self,
+        org: OrgId,
+        actor: &'a Actor,
+        user: UserId,
+        change: UserChange,
+    ) -> StoreFuture<'a, User>;
+    /// Deletes a user with their tokens, sessions and client credentials; their invocation
+    /// records and audit entries stay. Returns the user as they were.
+    /// `StoreError::LastAdmin` for the organization's last active admin.
+    fn delete_user<'a>(
+        &'a self,
+        org: OrgId,
+        actor: &'a Actor,
+        user: UserId,
+    ) -> StoreFuture<'a, User>;
+    /// Issues an API token for `user`; `StoreError::Invalid` for a bad name or lifetime.
+    fn create_token<'a>(
+        &'a self,
+        org: OrgId,
+        actor: &'a Actor,
+        user: UserId,
+        spec: &'a TokenSpec,
+    ) -> StoreFuture<'a, (TokenMeta, IssuedToken)>;
+    /// A user's tokens, newest first (see `sql::LIST_TOKENS` for which).
+    fn list_tokens(&self, org: OrgId, user: UserId) -> StoreFuture<'_, Vec<TokenMeta>>;
+    fn get_token<'a>(&'a self, org: OrgId, id: &'a str) -> StoreFuture<'a, Option<TokenMeta>>;
+    /// Deletes a token for good; `StoreError::NotFound` when the organization has no such
+    /// token. Returns it as it was.
+    fn revoke_token<'a>(
+        &'a self,
+        org: OrgId,
+        actor: &'a Actor,
+        id: &'a str,
+    ) -> StoreFuture<'a, TokenMeta>;
     /// Exchanges client credentials for a short-lived access token.
     fn exchange_client_credentials<'a>(
         &'a self,

@@ -68,6 +68,16 @@ fn generate_with_prefix(prefix: &str) -> StoreResult<GeneratedToken> {
     })
 }
 
+/// How many characters of a token its listings show: `sb_` and the first 8 of the public id
+/// (32 bits, enough to tell one's own tokens apart; far from enough to use one).
+const DISPLAY_PREFIX_CHARS: usize = 8;
+
+/// The start of a token as lists show it, from its public id.
+pub(crate) fn display_prefix(public_id: &str) -> String {
+    let head: String = public_id.chars().take(DISPLAY_PREFIX_CHARS).collect();
+    format!("{TOKEN_PREFIX}{head}")
+}
+
 /// Splits a presented token into (public id, secret); `None` when it is not ours.
 pub(crate) fn parse_token(token: &str) -> Option<(&str, &str)> {
     parse_with_prefix(token, TOKEN_PREFIX)
@@ -192,6 +202,14 @@ mod tests {
             generate_csrf_token().unwrap(),
             generate_csrf_token().unwrap()
         );
+    }
+
+    #[test]
+    fn the_display_prefix_is_the_start_of_the_token() {
+        let t = generate_token().unwrap();
+        let prefix = display_prefix(&t.public_id);
+        assert_eq!(prefix.len(), 11);
+        assert!(t.full.expose().starts_with(&prefix));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use switchboard_core::{OrgId, Principal, ProviderType, Role, SecretValue, UserId
 use switchboard_store::{
     Actor, AuditEvent, ConfigChanges, InvocationContent, InvocationCursor, InvocationFilter,
     InvocationRecord, InvocationStatus, MasterKeyRing, NewOrganization, ProviderWrite, PurgePolicy,
-    SealedSecret, SecretUpdate, Store, StoreError, ValidationRecord,
+    SealedSecret, SecretUpdate, Store, StoreError, TokenSpec, UserChange, ValidationRecord,
 };
 use switchboard_store::{InvocationBatch, RunningInvocation};
 
@@ -292,6 +292,10 @@ on_both_backends!(
     users_list_per_organization,
     provider_writes_conditional_on_a_revision,
     concurrent_partial_ai_settings_changes_all_survive,
+    users_change_and_an_active_admin_always_remains,
+    disabled_users_are_refused_everywhere,
+    deleted_users_take_their_credentials_but_not_their_records,
+    tokens_are_named_listed_expired_and_revoked,
 );
 
 fn admin(new: &NewOrganization) -> Actor {
@@ -2752,4 +2756,451 @@ async fn users_list_per_organization(h: Harness) {
         emails(h.store.list_users(b.org.id).await.unwrap()),
         ["admin@b.test"]
     );
+}
+
+// The identity lifecycle --------------------------------------------------------------------
+
+fn role(role: Role) -> UserChange {
+    UserChange {
+        role: Some(role),
+        disabled: None,
+    }
+}
+
+fn disabled(disabled: bool) -> UserChange {
+    UserChange {
+        role: None,
+        disabled: Some(disabled),
+    }
+}
+
+async fn actions(h: &Harness, org: OrgId) -> Vec<switchboard_core::records::AuditEntry> {
+    h.store.list_audit(org, 200, None).await.unwrap()
+}
+
+async fn users_change_and_an_active_admin_always_remains(h: Harness) {
+    let a = h.org("a").await;
+    let b = h.org("b").await;
+    let actor = admin(&a);
+    let second = h
+        .store
+        .create_user(a.org.id, &actor, "second@a.test", Role::Member, None)
+        .await
+        .unwrap()
+        .user;
+    let version = h.store.config_version().await.unwrap();
+
+    let promoted = h
+        .store
+        .update_user(a.org.id, &actor, second.id, role(Role::Admin))
+        .await
+        .unwrap();
+    assert_eq!((promoted.role, promoted.disabled), (Role::Admin, false));
+    let read = h
+        .store
+        .get_user(a.org.id, second.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, promoted);
+    assert!(h.store.config_version().await.unwrap() > version);
+    let changes = h.store.changes_since(version).await.unwrap();
+    assert_eq!(
+        changes.orgs,
+        vec![a.org.id],
+        "replicas learn which organization changed"
+    );
+
+    // The first admin may step down while the second is active...
+    h.store
+        .update_user(a.org.id, &actor, a.admin.user.id, role(Role::Member))
+        .await
+        .unwrap();
+    // ...and then the second is the last one: not demoted, disabled or deleted.
+    for attempt in [role(Role::Member), disabled(true)] {
+        let refused = h
+            .store
+            .update_user(a.org.id, &actor, second.id, attempt)
+            .await;
+        assert!(matches!(refused, Err(StoreError::LastAdmin)), "{refused:?}");
+    }
+    let refused = h.store.delete_user(a.org.id, &actor, second.id).await;
+    assert!(matches!(refused, Err(StoreError::LastAdmin)), "{refused:?}");
+    assert!(
+        h.store
+            .get_user(a.org.id, second.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active_admin()
+    );
+    // A disabled admin does not count as one that remains.
+    h.store
+        .update_user(a.org.id, &actor, a.admin.user.id, role(Role::Admin))
+        .await
+        .unwrap();
+    h.store
+        .update_user(a.org.id, &actor, a.admin.user.id, disabled(true))
+        .await
+        .unwrap();
+    let refused = h
+        .store
+        .update_user(a.org.id, &actor, second.id, disabled(true))
+        .await;
+    assert!(matches!(refused, Err(StoreError::LastAdmin)), "{refused:?}");
+    // Changing a user who is no active admin never needs another admin.
+    h.store
+        .update_user(a.org.id, &actor, a.admin.user.id, role(Role::Member))
+        .await
+        .unwrap();
+
+    // Another organization's user is not found, and nothing there changes.
+    let foreign = h
+        .store
+        .update_user(b.org.id, &admin(&b), second.id, role(Role::Member))
+        .await;
+    assert!(matches!(foreign, Err(StoreError::NotFound)), "{foreign:?}");
+    assert!(
+        h.store
+            .get_user(b.org.id, second.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let foreign = h.store.delete_user(b.org.id, &admin(&b), second.id).await;
+    assert!(matches!(foreign, Err(StoreError::NotFound)), "{foreign:?}");
+
+    // Who changed whom and how is audited; refused changes wrote nothing.
+    let entries = actions(&h, a.org.id).await;
+    let updates: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == "user.update")
+        .collect();
+    assert_eq!(updates.len(), 5);
+    let first = updates.last().unwrap();
+    assert_eq!(first.actor, "admin@a.test");
+    assert_eq!(first.resource, "user:second@a.test");
+    assert_eq!(first.details["before"]["role"], "member");
+    assert_eq!(first.details["after"]["role"], "admin");
+    assert_eq!(first.details["after"]["disabled"], false);
+    assert!(h.store.verify_audit(a.org.id).await.unwrap().is_none());
+}
+
+async fn disabled_users_are_refused_everywhere(h: Harness) {
+    let a = h.org("a").await;
+    let actor = admin(&a);
+    let pw = secret("member-password-1");
+    let member = h
+        .store
+        .create_user(a.org.id, &actor, "m@a.test", Role::Member, Some(&pw))
+        .await
+        .unwrap();
+    let token = member.token.token.expose();
+    let principal = h
+        .store
+        .verify_password("m@a.test", pw.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    let session = h.store.create_session(&principal, 3600).await.unwrap();
+    let creds = &member.credentials;
+    let access = h
+        .store
+        .exchange_client_credentials(&creds.client_id, creds.client_secret.expose(), 3600)
+        .await
+        .unwrap()
+        .unwrap();
+
+    h.store
+        .update_user(a.org.id, &actor, member.user.id, disabled(true))
+        .await
+        .unwrap();
+    assert!(h.store.authenticate_token(token).await.unwrap().is_none());
+    assert!(
+        h.store
+            .verify_token(access.token.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        h.store
+            .session(session.token.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        h.store
+            .verify_password("m@a.test", pw.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let exchanged = h
+        .store
+        .exchange_client_credentials(&creds.client_id, creds.client_secret.expose(), 3600)
+        .await
+        .unwrap();
+    assert!(exchanged.is_none());
+
+    // Enabled again: tokens work again, but the ended session stays ended.
+    h.store
+        .update_user(a.org.id, &actor, member.user.id, disabled(false))
+        .await
+        .unwrap();
+    assert!(h.store.authenticate_token(token).await.unwrap().is_some());
+    assert!(
+        h.store
+            .session(session.token.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        h.store
+            .verify_password("m@a.test", pw.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn deleted_users_take_their_credentials_but_not_their_records(h: Harness) {
+    let a = h.org("a").await;
+    let actor = admin(&a);
+    let pw = secret("member-password-1");
+    let member = h
+        .store
+        .create_user(a.org.id, &actor, "m@a.test", Role::Member, Some(&pw))
+        .await
+        .unwrap();
+    let principal = h
+        .store
+        .verify_password("m@a.test", pw.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    let session = h.store.create_session(&principal, 3600).await.unwrap();
+    let mut record = invocation(&a, "by-member", Timestamp::now());
+    record.user_id = member.user.id;
+    h.store.insert_invocations(vec![record]).await.unwrap();
+
+    let gone = h
+        .store
+        .delete_user(a.org.id, &actor, member.user.id)
+        .await
+        .unwrap();
+    assert_eq!(gone.email, "m@a.test");
+    assert!(
+        h.store
+            .get_user(a.org.id, member.user.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        h.store
+            .authenticate_token(member.token.token.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        h.store
+            .session(session.token.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        h.store
+            .list_tokens(a.org.id, member.user.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let kept = h
+        .store
+        .get_invocation(a.org.id, "by-member")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.user_id, member.user.id, "records keep the user id");
+    assert!(h.store.verify_audit(a.org.id).await.unwrap().is_none());
+    let entry = actions(&h, a.org.id).await.into_iter().next().unwrap();
+    assert_eq!(
+        (entry.action.as_str(), entry.resource.as_str()),
+        ("user.delete", "user:m@a.test")
+    );
+    assert_eq!(entry.details["before"]["role"], "member");
+    let again = h.store.delete_user(a.org.id, &actor, member.user.id).await;
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+    // The email is free again.
+    h.store
+        .create_user(a.org.id, &actor, "m@a.test", Role::Member, None)
+        .await
+        .unwrap();
+}
+
+async fn tokens_are_named_listed_expired_and_revoked(h: Harness) {
+    let a = h.org("a").await;
+    let b = h.org("b").await;
+    let actor = admin(&a);
+    let owner = a.admin.user.id;
+    let spec = TokenSpec {
+        name: Some(" ci deploy ".into()),
+        expires_in_days: Some(30),
+    };
+    let (meta, issued) = h
+        .store
+        .create_token(a.org.id, &actor, owner, &spec)
+        .await
+        .unwrap();
+    let value = issued.token.expose().to_owned();
+    assert_eq!(meta.id, issued.id);
+    assert_eq!(meta.name.as_deref(), Some("ci deploy"));
+    assert_eq!(meta.kind, "api");
+    assert!(
+        value.starts_with(&meta.prefix) && meta.prefix.len() < 20,
+        "{}",
+        meta.prefix
+    );
+    let lifetime = meta.expires_at.unwrap().unix_seconds() - meta.created_at.unix_seconds();
+    assert_eq!(lifetime, 30 * 86_400);
+    let grant = h.store.verify_token(&value).await.unwrap().unwrap();
+    assert_eq!(
+        (grant.token_id.as_str(), grant.expires_at),
+        (meta.id.as_str(), meta.expires_at)
+    );
+    assert_eq!(grant.principal.user_id, owner);
+
+    // Listed (newest first, with the first-start token), never with the value.
+    let listed = h.store.list_tokens(a.org.id, owner).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0], meta);
+    assert_eq!(listed[1].id, a.admin.token.id);
+    assert_eq!((listed[1].name.clone(), listed[1].expires_at), (None, None));
+    assert!(
+        h.store
+            .list_tokens(b.org.id, owner)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        h.store
+            .get_token(b.org.id, &meta.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Last use is recorded without a config change.
+    let version = h.store.config_version().await.unwrap();
+    let used = Timestamp::now();
+    h.store.touch_token(&meta.id, used).await.unwrap();
+    let touched = h
+        .store
+        .get_token(a.org.id, &meta.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(touched.last_used_at, Some(used));
+    assert_eq!(h.store.config_version().await.unwrap(), version);
+
+    // Bad names and lifetimes are refused before anything is written.
+    for bad in [
+        TokenSpec {
+            name: Some("x".repeat(101)),
+            expires_in_days: None,
+        },
+        TokenSpec {
+            name: None,
+            expires_in_days: Some(0),
+        },
+        TokenSpec {
+            name: None,
+            expires_in_days: Some(366),
+        },
+    ] {
+        let refused = h.store.create_token(a.org.id, &actor, owner, &bad).await;
+        assert!(
+            matches!(refused, Err(StoreError::Invalid(_))),
+            "{refused:?}"
+        );
+    }
+    let foreign = h
+        .store
+        .create_token(b.org.id, &admin(&b), owner, &TokenSpec::default())
+        .await;
+    assert!(matches!(foreign, Err(StoreError::NotFound)), "{foreign:?}");
+
+    // An expired token is refused and still listed, so its owner sees it ended.
+    let (short, short_issued) = h
+        .store
+        .create_token(a.org.id, &actor, owner, &TokenSpec::default())
+        .await
+        .unwrap();
+    h.raw
+        .exec(
+            "UPDATE api_tokens SET expires_at = '2020-01-01T00:00:00.000Z' WHERE id = $1",
+            &[&short.id],
+        )
+        .await;
+    assert!(
+        h.store
+            .verify_token(short_issued.token.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        h.store
+            .list_tokens(a.org.id, owner)
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.id == short.id)
+    );
+
+    // Revoked: refused at once, gone from the list, announced in the change log.
+    let foreign = h.store.revoke_token(b.org.id, &admin(&b), &meta.id).await;
+    assert!(matches!(foreign, Err(StoreError::NotFound)), "{foreign:?}");
+    let version = h.store.config_version().await.unwrap();
+    let revoked = h
+        .store
+        .revoke_token(a.org.id, &actor, &meta.id)
+        .await
+        .unwrap();
+    assert_eq!(revoked.id, meta.id);
+    assert!(h.store.verify_token(&value).await.unwrap().is_none());
+    assert!(
+        h.store
+            .get_token(a.org.id, &meta.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        h.store.changes_since(version).await.unwrap().orgs,
+        vec![a.org.id]
+    );
+    let again = h.store.revoke_token(a.org.id, &actor, &meta.id).await;
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+
+    // Audited with ids and names, never the value.
+    let entries = actions(&h, a.org.id).await;
+    let revoke = entries.iter().find(|e| e.action == "token.revoke").unwrap();
+    assert_eq!(revoke.details["before"]["tokenId"], meta.id.as_str());
+    assert_eq!(revoke.details["before"]["name"], "ci deploy");
+    let create = entries
+        .iter()
+        .find(|e| e.action == "token.create" && e.details["after"]["tokenId"] == meta.id.as_str())
+        .unwrap();
+    assert_eq!(create.details["after"]["name"], "ci deploy");
+    assert!(create.details["after"]["expiresAt"].is_string());
+    let text = serde_json::to_string(&entries).unwrap();
+    assert!(!text.contains(&value) && !text.contains(short_issued.token.expose()));
+    assert!(h.store.verify_audit(a.org.id).await.unwrap().is_none());
 }

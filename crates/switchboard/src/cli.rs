@@ -233,6 +233,20 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change a user's role or disable / enable them (the organization's last active admin
+    /// cannot be demoted or disabled).
+    Update {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long, action = clap::ArgAction::Set)]
+        disabled: Option<bool>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -243,6 +257,21 @@ pub enum TokenCommand {
         org: String,
         #[arg(long)]
         email: String,
+        /// A label to recognise the token by.
+        #[arg(long)]
+        name: Option<String>,
+        /// The token stops working after this many days (1-365); without it, when revoked.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one token (its id is in `GET /v1/tokens` and in the audit log).
+    Revoke {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        id: String,
         #[arg(long)]
         json: bool,
     },

@@ -10,7 +10,7 @@ use switchboard_providers::EgressClient;
 use switchboard_server::dataplane::Snapshots;
 use switchboard_server::{AppState, bootstrap};
 use switchboard_sim::SimConfig;
-use switchboard_store::{Actor, Store};
+use switchboard_store::{Actor, Store, StoreError, TokenSpec, UserChange};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{
@@ -246,17 +246,36 @@ async fn org(settings: &Resolved, command: OrgCommand) -> Result<ExitCode> {
 }
 
 async fn user(settings: &Resolved, command: UserCommand) -> Result<ExitCode> {
-    let UserCommand::Create {
-        org,
-        email,
-        role,
-        password,
-        json,
-    } = command;
+    match command {
+        UserCommand::Create {
+            org,
+            email,
+            role,
+            password,
+            json,
+        } => user_create(settings, &org, &email, &role, password, json).await,
+        UserCommand::Update {
+            org,
+            email,
+            role,
+            disabled,
+            json,
+        } => user_update(settings, &org, &email, role.as_deref(), disabled, json).await,
+    }
+}
+
+async fn user_create(
+    settings: &Resolved,
+    org: &str,
+    email: &str,
+    role: &str,
+    password: Option<String>,
+    json: bool,
+) -> Result<ExitCode> {
     let role: Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
     let store = open_store(settings).await?;
-    let org = find_org(store.as_ref(), &org).await?;
-    let email = switchboard_server::routes::users::check_email(&email)
+    let org = find_org(store.as_ref(), org).await?;
+    let email = switchboard_server::routes::users::check_email(email)
         .map_err(|e| anyhow::anyhow!(e.message))?;
     let password = password.map(SecretValue::new);
     let created = store
@@ -277,21 +296,100 @@ async fn user(settings: &Resolved, command: UserCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn token(settings: &Resolved, command: TokenCommand) -> Result<ExitCode> {
-    let TokenCommand::Create { org, email, json } = command;
+/// The same store call as `PATCH /v1/users/{id}`: audited as `cli`, the last-admin rule
+/// applies, and running servers drop the user's cached tokens at their next poll.
+async fn user_update(
+    settings: &Resolved,
+    org: &str,
+    email: &str,
+    role: Option<&str>,
+    disabled: Option<bool>,
+    json: bool,
+) -> Result<ExitCode> {
+    let role = role
+        .map(|r| r.parse::<Role>().map_err(|e: String| anyhow::anyhow!(e)))
+        .transpose()?;
+    if role.is_none() && disabled.is_none() {
+        bail!("nothing to change: give --role, --disabled or both");
+    }
     let store = open_store(settings).await?;
-    let org = find_org(store.as_ref(), &org).await?;
-    let user = store
+    let org = find_org(store.as_ref(), org).await?;
+    let user = find_user(store.as_ref(), &org, email).await?;
+    let change = UserChange { role, disabled };
+    let updated = store
+        .update_user(org.id, &Actor::cli(), user.id, change)
+        .await?;
+    let out = json!({
+        "ok": true,
+        "user": switchboard_server::routes::users::user_view(&updated),
+    });
+    print_created(json, &out, &format!("updated user '{}'", updated.email));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn token(settings: &Resolved, command: TokenCommand) -> Result<ExitCode> {
+    match command {
+        TokenCommand::Create {
+            org,
+            email,
+            name,
+            expires_in_days,
+            json,
+        } => {
+            let spec = TokenSpec {
+                name,
+                expires_in_days,
+            };
+            token_create(settings, &org, &email, &spec, json).await
+        }
+        TokenCommand::Revoke { org, id, json } => token_revoke(settings, &org, &id, json).await,
+    }
+}
+
+async fn token_create(
+    settings: &Resolved,
+    org: &str,
+    email: &str,
+    spec: &TokenSpec,
+    json: bool,
+) -> Result<ExitCode> {
+    let store = open_store(settings).await?;
+    let org = find_org(store.as_ref(), org).await?;
+    let user = find_user(store.as_ref(), &org, email).await?;
+    let (meta, issued) = store
+        .create_token(org.id, &Actor::cli(), user.id, spec)
+        .await?;
+    let mut out = switchboard_server::routes::tokens::created_json(&meta, &issued);
+    out["id"] = json!(meta.id);
+    print_created(json, &out, "created API token");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn token_revoke(settings: &Resolved, org: &str, id: &str, json: bool) -> Result<ExitCode> {
+    let store = open_store(settings).await?;
+    let org = find_org(store.as_ref(), org).await?;
+    let revoked = match store.revoke_token(org.id, &Actor::cli(), id).await {
+        Err(StoreError::NotFound) => bail!("no token '{id}' in organization '{}'", org.name),
+        other => other?,
+    };
+    let out = json!({
+        "ok": true,
+        "revoked": switchboard_server::routes::tokens::token_view(&revoked),
+    });
+    print_created(json, &out, &format!("revoked token '{}'", revoked.id));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn find_user(
+    store: &dyn Store,
+    org: &switchboard_core::records::Organization,
+    email: &str,
+) -> Result<switchboard_core::records::User> {
+    store
         .user_by_email(&email.trim().to_ascii_lowercase())
         .await?
         .filter(|u| u.org_id == org.id)
-        .with_context(|| format!("no user '{email}' in organization '{}'", org.name))?;
-    let issued = store
-        .create_api_token(org.id, &Actor::cli(), user.id)
-        .await?;
-    let out = json!({ "token": issued.token.expose() });
-    print_created(json, &out, "created API token");
-    Ok(ExitCode::SUCCESS)
+        .with_context(|| format!("no user '{email}' in organization '{}'", org.name))
 }
 
 async fn audit(settings: &Resolved, command: AuditCommand) -> Result<ExitCode> {

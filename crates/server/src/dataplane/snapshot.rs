@@ -16,7 +16,7 @@ use switchboard_core::records::ProviderRecord;
 use switchboard_core::resolve::{OrgView, ProviderState};
 use switchboard_core::{OrgId, ProviderType, SecretValue};
 use switchboard_providers::PreparedTarget;
-use switchboard_store::{OrgConfig, SealedSecret, Store, StoreError};
+use switchboard_store::{ConfigChanges, OrgConfig, SealedSecret, Store, StoreError};
 
 use super::tokens::TokenCache;
 
@@ -170,14 +170,24 @@ impl Snapshots {
         Ok(snapshot)
     }
 
-    /// Applies the store's changes since the last sync: changed organizations are dropped
-    /// and reload on their next request.
+    /// Applies the store's changes since the last sync (see [`Snapshots::apply_changes`]).
     pub async fn sync(&self) -> Result<(), StoreError> {
         let since = self.version.load(Ordering::Acquire);
         let changes = self.store.changes_since(since).await?;
         if changes.orgs.is_empty() && changes.version <= since {
             return Ok(());
         }
+        self.apply_changes(&changes);
+        Ok(())
+    }
+
+    /// The one invalidation every change notification ends in: the changed organizations'
+    /// snapshots and cached tokens are dropped (they reload on their next request), so a
+    /// revoked token, a disabled or deleted user or a lowered role fails the very next
+    /// request. Callers: [`Snapshots::sync`] (the poll, and every management write in
+    /// this process), and any push channel that learns of a change version and its
+    /// organizations.
+    pub fn apply_changes(&self, changes: &ConfigChanges) {
         {
             let mut changed_at = write(&self.changed_at);
             let mut orgs = write(&self.orgs);
@@ -186,8 +196,8 @@ impl Snapshots {
                 orgs.remove(org);
             }
         }
+        self.tokens.invalidate_orgs(&changes.orgs);
         self.version.fetch_max(changes.version, Ordering::AcqRel);
-        Ok(())
     }
 
     /// Applies every change notification from the database at once (PostgreSQL): another

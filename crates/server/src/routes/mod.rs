@@ -7,6 +7,7 @@ pub mod ops;
 pub mod providers;
 pub mod secrets;
 pub mod settings;
+pub mod tokens;
 pub mod users;
 
 use axum::Json;

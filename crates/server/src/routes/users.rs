@@ -1,17 +1,24 @@
-//! `POST /v1/users` and `POST /v1/auth/access_token`.
+//! `/v1/users` (admins: create, list, read, change role or disabled, delete) and
+//! `POST /v1/auth/access_token`.
+//!
+//! The last-admin rule lives in the store (it must hold under concurrent writes); a change
+//! that would break it answers 409. Every change bumps the organization in the change log,
+//! so the user's cached tokens are dropped on every replica.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
-use switchboard_core::{ErrorName, PortError, Role, SecretValue};
-use switchboard_store::NewUser;
+use serde_json::{Value, json};
+use switchboard_core::records::User;
+use switchboard_core::{ErrorName, PortError, Role, SecretValue, UserId};
+use switchboard_store::{NewUser, UserChange};
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::JsonBody;
+use crate::routes::{list_envelope, object_envelope};
 use crate::state::AppState;
 
 /// Access tokens from client credentials live this long.
@@ -32,6 +39,138 @@ struct AccessTokenBody {
     client_id: String,
     #[serde(rename = "clientSecret")]
     client_secret: SecretValue,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchUserBody {
+    role: Option<Role>,
+    disabled: Option<bool>,
+}
+
+/// `GET /v1/users`: the organization's users by email.
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    caller.require_admin(&state, "user.list", "users").await?;
+    let users = state.store.list_users(caller.0.org_id).await?;
+    Ok(list_envelope(users.iter().map(user_view).collect(), None))
+}
+
+/// `GET /v1/users/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    caller
+        .require_admin(&state, "user.read", &resource(&id))
+        .await?;
+    let user = find_user(&state, &caller, &id).await?;
+    Ok(object_envelope(user_view(&user)))
+}
+
+/// `PATCH /v1/users/{id}` with `{"role"?, "disabled"?}`.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    caller
+        .require_admin(&state, "user.update", &resource(&id))
+        .await?;
+    let body: PatchUserBody = body.parse()?;
+    let change = UserChange {
+        role: body.role,
+        disabled: body.disabled,
+    };
+    let user = update_user(&state, &caller, &id, change).await?;
+    Ok(object_envelope(user_view(&user)))
+}
+
+/// `DELETE /v1/users/{id}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    caller
+        .require_admin(&state, "user.delete", &resource(&id))
+        .await?;
+    delete_user(&state, &caller, &id).await?;
+    Ok(Json(json!({ "ok": true })).into_response())
+}
+
+/// Changes a user's role and/or disabled flag. Shared by the JSON API and the web UI; the
+/// caller must be an admin.
+pub async fn update_user(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    change: UserChange,
+) -> ApiResult<User> {
+    if change == UserChange::default() {
+        return Err(PortError::invalid_request("Give role, disabled or both").into());
+    }
+    let user = parse_user_id(id)?;
+    let updated = state
+        .store
+        .update_user(caller.0.org_id, &caller.actor(), user, change)
+        .await
+        .map_err(|e| not_found_as_user(e, id))?;
+    Ok(updated)
+}
+
+/// Deletes a user (tokens, sessions and credentials with them; their invocation records
+/// stay). Shared by the JSON API and the web UI; the caller must be an admin.
+pub async fn delete_user(state: &AppState, caller: &Caller, id: &str) -> ApiResult<User> {
+    let user = parse_user_id(id)?;
+    let deleted = state
+        .store
+        .delete_user(caller.0.org_id, &caller.actor(), user)
+        .await
+        .map_err(|e| not_found_as_user(e, id))?;
+    Ok(deleted)
+}
+
+/// A user of the caller's organization by id; a foreign or malformed id is 404 like a
+/// missing one.
+pub async fn find_user(state: &AppState, caller: &Caller, id: &str) -> ApiResult<User> {
+    let user = parse_user_id(id)?;
+    state
+        .store
+        .get_user(caller.0.org_id, user)
+        .await?
+        .ok_or_else(|| user_not_found(id).into())
+}
+
+fn parse_user_id(id: &str) -> Result<UserId, PortError> {
+    id.parse().map_err(|_| user_not_found(id))
+}
+
+fn not_found_as_user(error: switchboard_store::StoreError, id: &str) -> crate::error::ApiError {
+    match error {
+        switchboard_store::StoreError::NotFound => user_not_found(id).into(),
+        other => other.into(),
+    }
+}
+
+fn user_not_found(id: &str) -> PortError {
+    PortError::new(ErrorName::NotFound, format!("User '{id}' was not found"))
+}
+
+fn resource(id: &str) -> String {
+    format!("user:{id}")
+}
+
+/// A user as the API shows them (never credentials).
+pub fn user_view(user: &User) -> Value {
+    json!({
+        "id": user.id,
+        "email": user.email,
+        "role": user.role,
+        "disabled": user.disabled,
+        "createdAt": user.created_at,
+    })
 }
 
 pub async fn create(

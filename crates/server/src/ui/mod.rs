@@ -66,6 +66,15 @@ pub fn router() -> Router<AppState> {
             "/settings/data",
             get(pages::data::page).post(pages::data::save),
         )
+        .route("/users", get(pages::users::page))
+        .route("/users/{id}/role", post(pages::users::set_role))
+        .route("/users/{id}/disabled", post(pages::users::set_disabled))
+        .route("/users/{id}/delete", post(pages::users::delete))
+        .route(
+            "/tokens",
+            get(pages::tokens::page).post(pages::tokens::create),
+        )
+        .route("/tokens/{id}/revoke", post(pages::tokens::revoke))
         .route("/audit", get(pages::audit::page))
         .route("/invocations", get(pages::invocations::list))
         .route("/invocations/{id}", get(pages::invocations::detail))

@@ -75,6 +75,11 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "secret-replaced" => "Secret value replaced.",
         "secret-deleted" => "Secret deleted.",
         "data" => "Data controls saved.",
+        "user-role" => "Role changed.",
+        "user-disabled" => "User disabled; their tokens and sessions no longer work.",
+        "user-enabled" => "User enabled.",
+        "user-deleted" => "User deleted.",
+        "token-revoked" => "Token revoked.",
         _ => return None,
     })
 }

@@ -88,6 +88,74 @@ macro_rules! impl_store {
                 super::support::bounded(self.call_timeout, self.op_authenticate_token(token))
             }
 
+            fn verify_token<'a>(&'a self, token: &'a str) -> StoreFuture<'a, Option<TokenGrant>> {
+                super::support::bounded(self.call_timeout, self.op_verify_token(token))
+            }
+
+            fn touch_token<'a>(&'a self, token_id: &'a str, at: Timestamp) -> StoreFuture<'a, ()> {
+                super::support::bounded(self.call_timeout, self.op_touch_token(token_id, at))
+            }
+
+            fn get_user(&self, org: OrgId, user: UserId) -> StoreFuture<'_, Option<User>> {
+                super::support::bounded(self.call_timeout, self.op_get_user(org, user))
+            }
+
+            fn update_user<'a>(
+                &'a self,
+                org: OrgId,
+                actor: &'a Actor,
+                user: UserId,
+                change: UserChange,
+            ) -> StoreFuture<'a, User> {
+                super::support::bounded(
+                    self.call_timeout,
+                    self.op_update_user(org, actor, user, change),
+                )
+            }
+
+            fn delete_user<'a>(
+                &'a self,
+                org: OrgId,
+                actor: &'a Actor,
+                user: UserId,
+            ) -> StoreFuture<'a, User> {
+                super::support::bounded(self.call_timeout, self.op_delete_user(org, actor, user))
+            }
+
+            fn create_token<'a>(
+                &'a self,
+                org: OrgId,
+                actor: &'a Actor,
+                user: UserId,
+                spec: &'a TokenSpec,
+            ) -> StoreFuture<'a, (TokenMeta, IssuedToken)> {
+                super::support::bounded(
+                    self.call_timeout,
+                    self.op_create_token(org, actor, user, spec),
+                )
+            }
+
+            fn list_tokens(&self, org: OrgId, user: UserId) -> StoreFuture<'_, Vec<TokenMeta>> {
+                super::support::bounded(self.call_timeout, self.op_list_tokens(org, user))
+            }
+
+            fn get_token<'a>(
+                &'a self,
+                org: OrgId,
+                id: &'a str,
+            ) -> StoreFuture<'a, Option<TokenMeta>> {
+                super::support::bounded(self.call_timeout, self.op_get_token(org, id))
+            }
+
+            fn revoke_token<'a>(
+                &'a self,
+                org: OrgId,
+                actor: &'a Actor,
+                id: &'a str,
+            ) -> StoreFuture<'a, TokenMeta> {
+                super::support::bounded(self.call_timeout, self.op_revoke_token(org, actor, id))
+            }
+
             fn exchange_client_credentials<'a>(
                 &'a self,
                 client_id: &'a str,

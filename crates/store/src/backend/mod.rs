@@ -24,6 +24,8 @@ mod ops_interactions;
 #[macro_use]
 mod ops_keys;
 #[macro_use]
+mod ops_lifecycle;
+#[macro_use]
 mod ops_migrate;
 #[macro_use]
 mod ops_reports;

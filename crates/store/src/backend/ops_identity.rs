@@ -105,6 +105,7 @@ macro_rules! ops_identity {
                     role,
                     client_id,
                     created_at: Timestamp::now(),
+                    disabled: false,
                 };
                 sqlx::query(sql::INSERT_USER)
                     .bind(user.id.to_string())
@@ -127,7 +128,9 @@ macro_rules! ops_identity {
                     audit::change(None, Some(after)),
                 );
                 Self::append_audit_in(conn, org, actor, &event).await?;
-                let token = self.insert_api_token(conn, org, actor, &user).await?;
+                let (_, token) = self
+                    .insert_api_token(conn, org, actor, &user, None, None)
+                    .await?;
                 let credentials = ClientCredentials {
                     client_id: user.client_id.clone(),
                     client_secret,
@@ -139,35 +142,44 @@ macro_rules! ops_identity {
                 })
             }
 
-            /// Issues a non-expiring API token and audits it (never the token itself).
+            /// Issues an API token (named and expiring when asked) and audits it, never
+            /// the token itself.
             async fn insert_api_token(
                 &self,
                 conn: &mut Conn,
                 org: OrgId,
                 actor: &Actor,
                 user: &User,
-            ) -> StoreResult<IssuedToken> {
-                let (token, public_id) =
-                    self.insert_token(conn, org, user.id, TokenKind::Api, None).await?;
-                let after = json!({ "tokenId": public_id, "user": user.email, "kind": "api" });
+                name: Option<String>,
+                ttl_seconds: Option<u64>,
+            ) -> StoreResult<(TokenMeta, IssuedToken)> {
+                let (meta, token) = self
+                    .insert_token(conn, org, user.id, TokenKind::Api, name, ttl_seconds)
+                    .await?;
+                let after = json!({
+                    "tokenId": meta.id, "user": user.email, "kind": "api",
+                    "name": meta.name, "expiresAt": meta.expires_at,
+                });
                 let event = audit::success(
                     "token.create",
                     format!("user:{}", user.email),
                     audit::change(None, Some(after)),
                 );
                 Self::append_audit_in(conn, org, actor, &event).await?;
-                Ok(token)
+                Ok((meta, token))
             }
 
-            /// Stores a new token's keyed hash; returns the token and its public id.
+            /// Stores a new token's keyed hash; returns its listing and the token (shown
+            /// once).
             async fn insert_token(
                 &self,
                 conn: &mut Conn,
                 org: OrgId,
                 user: UserId,
                 kind: TokenKind,
+                name: Option<String>,
                 ttl_seconds: Option<u64>,
-            ) -> StoreResult<(IssuedToken, String)> {
+            ) -> StoreResult<(TokenMeta, IssuedToken)> {
                 let generated = tokens::generate_token()?;
                 let now = Timestamp::now();
                 let expiry = ttl_seconds.map(|ttl| support::expiry(now, ttl));
@@ -179,13 +191,25 @@ macro_rules! ops_identity {
                     .bind(kind.as_str())
                     .bind(expiry.map(|(at, _)| at.to_string()))
                     .bind(now.to_string())
+                    .bind(name.as_deref())
                     .execute(&mut *conn)
                     .await?;
+                let meta = TokenMeta {
+                    prefix: tokens::display_prefix(&generated.public_id),
+                    id: generated.public_id.clone(),
+                    user_id: user,
+                    kind: kind.as_str().to_owned(),
+                    name,
+                    created_at: now,
+                    expires_at: expiry.map(|(at, _)| at),
+                    last_used_at: None,
+                };
                 let token = IssuedToken {
+                    id: generated.public_id,
                     token: generated.full,
                     expires_in: expiry.map(|(_, ttl)| ttl),
                 };
-                Ok((token, generated.public_id))
+                Ok((meta, token))
             }
 
             async fn op_org_by_name(&self, name: &str) -> StoreResult<Option<Organization>> {
@@ -252,22 +276,19 @@ macro_rules! ops_identity {
                 actor: &Actor,
                 user: UserId,
             ) -> StoreResult<IssuedToken> {
-                let mut tx = self.write_tx().await?;
-                Self::lock_org(&mut tx, org).await?;
-                let row = sqlx::query(sql::USER_IN_ORG)
-                    .bind(user.to_string())
-                    .bind(org.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
-                let user = rows::user(&row)?;
-                let token = self.insert_api_token(&mut tx, org, actor, &user).await?;
-                Self::bump_config(&mut tx, org).await?;
-                tx.commit().await?;
+                let (_, token) = self
+                    .op_create_token(org, actor, user, &TokenSpec::default())
+                    .await?;
                 Ok(token)
             }
 
             async fn op_authenticate_token(&self, token: &str) -> StoreResult<Option<Principal>> {
+                Ok(self.op_verify_token(token).await?.map(|grant| grant.principal))
+            }
+
+            /// One indexed read: the token's row joined with its (enabled) user, the
+            /// secret compared with the stored keyed hash in constant time.
+            async fn op_verify_token(&self, token: &str) -> StoreResult<Option<TokenGrant>> {
                 let Some((public_id, secret)) = tokens::parse_token(token) else {
                     return Ok(None);
                 };
@@ -282,11 +303,20 @@ macro_rules! ops_identity {
                 if !tokens::hashes_match(&row.text("token_hash")?, &presented) {
                     return Ok(None);
                 }
-                let now = Timestamp::now().to_string();
-                if row.opt_text("expires_at")?.is_some_and(|at| at <= now) {
+                let expires_at = match row.opt_text("expires_at")? {
+                    Some(at) => Some(
+                        Timestamp::parse(&at).map_err(|_| StoreError::corrupt("bad expires_at"))?,
+                    ),
+                    None => None,
+                };
+                if expires_at.as_ref().is_some_and(|at| *at <= Timestamp::now()) {
                     return Ok(None);
                 }
-                rows::principal(&row).map(Some)
+                Ok(Some(TokenGrant {
+                    principal: rows::principal(&row)?,
+                    token_id: public_id.to_owned(),
+                    expires_at,
+                }))
             }
 
             async fn op_exchange_client_credentials(
@@ -307,6 +337,9 @@ macro_rules! ops_identity {
                     return Ok(None);
                 }
                 let user = rows::user(&row)?;
+                if user.disabled {
+                    return Ok(None);
+                }
                 let mut tx = self.write_tx().await?;
                 // Housekeeping: the user's expired access tokens are useless rows.
                 sqlx::query(sql::PURGE_EXPIRED_TOKENS)
@@ -315,8 +348,8 @@ macro_rules! ops_identity {
                     .execute(&mut *tx)
                     .await?;
                 let ttl = Some(ttl_seconds);
-                let (token, _) = self
-                    .insert_token(&mut tx, user.org_id, user.id, TokenKind::Access, ttl)
+                let (_, token) = self
+                    .insert_token(&mut tx, user.org_id, user.id, TokenKind::Access, None, ttl)
                     .await?;
                 tx.commit().await?;
                 Ok(Some(token))
@@ -336,9 +369,11 @@ macro_rules! ops_identity {
                     }
                     Err(_) => None,
                 };
+                // A disabled user is checked against the dummy hash like an unknown one:
+                // the answer and its timing are the same.
                 let stored = match &row {
-                    Some(row) => row.opt_text("password_hash")?,
-                    None => None,
+                    Some(row) if row.int("disabled")? == 0 => row.opt_text("password_hash")?,
+                    _ => None,
                 };
                 if !tokens::verify_password(password, stored).await {
                     return Ok(None);

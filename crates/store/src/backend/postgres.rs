@@ -52,6 +52,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "provider_revision",
         sql: include_str!("../../migrations/postgres/0006_provider_revision.sql"),
     },
+    Migration {
+        version: 7,
+        name: "identity_lifecycle",
+        sql: include_str!("../../migrations/postgres/0007_identity_lifecycle.sql"),
+    },
 ];
 
 /// Locks the organization's invocation ledger head for the rest of the transaction.
@@ -163,6 +168,7 @@ pub(crate) async fn migrate_only(url: &str) -> StoreResult<u64> {
 ops_migrate!();
 ops_audit!(PgStore);
 ops_identity!(PgStore);
+ops_lifecycle!(PgStore);
 ops_config!(PgStore);
 ops_secrets!(PgStore);
 ops_keys!(PgStore);

@@ -15,7 +15,7 @@ use crate::audit::StoredAudit;
 use crate::interactions::{InvocationStatus, StoredInvocation};
 use crate::reports::{UsageSample, ValidationRecord};
 use crate::vault::WrappedKey;
-use crate::{SessionInfo, StoreError, StoreResult};
+use crate::{SessionInfo, StoreError, StoreResult, TokenMeta};
 
 /// The column types the schema uses, readable from either back end's rows.
 pub(crate) trait RowExt {
@@ -84,7 +84,29 @@ pub(crate) fn user(row: &impl RowExt) -> StoreResult<User> {
         role: parse::<Role>(&row.text("role")?, "role")?,
         client_id: row.text("client_id")?,
         created_at: timestamp(row, "created_at")?,
+        disabled: row.int("disabled")? != 0,
     })
+}
+
+/// A token's listing from a row of `sql::LIST_TOKENS` / `sql::GET_TOKEN`.
+pub(crate) fn token_meta(row: &impl RowExt) -> StoreResult<TokenMeta> {
+    let id = row.text("id")?;
+    Ok(TokenMeta {
+        prefix: crate::tokens::display_prefix(&id),
+        user_id: parse::<UserId>(&row.text("user_id")?, "user id")?,
+        kind: row.text("kind")?,
+        name: row.opt_text("name")?,
+        created_at: timestamp(row, "created_at")?,
+        expires_at: opt_timestamp(row, "expires_at")?,
+        last_used_at: opt_timestamp(row, "last_used_at")?,
+        id,
+    })
+}
+
+fn opt_timestamp(row: &impl RowExt, col: &str) -> StoreResult<Option<Timestamp>> {
+    row.opt_text(col)?
+        .map(|text| Timestamp::parse(&text).map_err(|_| StoreError::corrupt(format!("bad {col}"))))
+        .transpose()
 }
 
 /// A principal from a row with `id`, `org_id`, `email` and `role`.

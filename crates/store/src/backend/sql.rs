@@ -16,19 +16,36 @@ pub const INSERT_USER: &str = "INSERT INTO users \
     (id, org_id, email, role, password_hash, client_id, client_secret_hash, created_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 pub const USER_BY_EMAIL: &str = "SELECT id, org_id, email, role, client_id, created_at, \
-    password_hash FROM users WHERE email = $1";
+    disabled, password_hash FROM users WHERE email = $1";
 pub const USER_IN_ORG: &str = "SELECT id, org_id, email, role, client_id, created_at, \
-    password_hash FROM users WHERE id = $1 AND org_id = $2";
+    disabled, password_hash FROM users WHERE id = $1 AND org_id = $2";
 pub const USER_BY_CLIENT_ID: &str = "SELECT id, org_id, email, role, client_id, created_at, \
-    client_secret_hash FROM users WHERE client_id = $1";
+    disabled, client_secret_hash FROM users WHERE client_id = $1";
+pub const UPDATE_USER: &str =
+    "UPDATE users SET role = $3, disabled = $4 WHERE id = $1 AND org_id = $2";
+pub const DELETE_USER: &str = "DELETE FROM users WHERE id = $1 AND org_id = $2";
+/// The organization's active admins other than user `$2` (the last-admin rule).
+pub const OTHER_ACTIVE_ADMINS: &str = "SELECT COUNT(*) AS n FROM users \
+    WHERE org_id = $1 AND id <> $2 AND role = 'admin' AND disabled = 0";
 pub const INSERT_TOKEN: &str = "INSERT INTO api_tokens \
-    (id, org_id, user_id, token_hash, kind, expires_at, created_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    (id, org_id, user_id, token_hash, kind, expires_at, created_at, name) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// A disabled user's tokens match no row, exactly like unknown ones.
 pub const TOKEN_PRINCIPAL: &str = "SELECT t.token_hash, t.expires_at, u.id, u.org_id, u.email, \
     u.role FROM api_tokens t JOIN users u ON u.id = t.user_id AND u.org_id = t.org_id \
-    WHERE t.id = $1";
+    WHERE t.id = $1 AND u.disabled = 0";
 pub const PURGE_EXPIRED_TOKENS: &str = "DELETE FROM api_tokens \
     WHERE user_id = $1 AND kind = 'access' AND expires_at < $2";
+/// A user's tokens, newest first: every API token (expired ones too, so their owner sees
+/// what ended) and the access tokens still valid at `$3`.
+pub const LIST_TOKENS: &str = "SELECT id, user_id, kind, name, created_at, expires_at, \
+    last_used_at FROM api_tokens WHERE org_id = $1 AND user_id = $2 \
+    AND (kind = 'api' OR expires_at > $3) ORDER BY created_at DESC, id";
+pub const GET_TOKEN: &str = "SELECT id, user_id, kind, name, created_at, expires_at, \
+    last_used_at FROM api_tokens WHERE org_id = $1 AND id = $2";
+pub const DELETE_TOKEN: &str = "DELETE FROM api_tokens WHERE org_id = $1 AND id = $2";
+pub const DELETE_USER_TOKENS: &str = "DELETE FROM api_tokens WHERE org_id = $1 AND user_id = $2";
+pub const TOUCH_TOKEN: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1";
 
 // Providers, defaults, settings ---------------------------------------------------------------
 pub const LIST_PROVIDERS: &str = "SELECT provider_type, enabled, config, overrides, created_at, \
@@ -245,17 +262,18 @@ pub const DELETE_VALIDATION: &str =
 pub const USAGE_SOURCE: &str = "SELECT provider, model, status, input_tokens, output_tokens, \
     total_ms FROM invocations WHERE org_id = $1 AND created_at >= $2 \
     AND ($3 IS NULL OR user_id = $3)";
-pub const LIST_USERS: &str = "SELECT id, org_id, email, role, client_id, created_at FROM users \
-    WHERE org_id = $1 ORDER BY email";
+pub const LIST_USERS: &str = "SELECT id, org_id, email, role, client_id, created_at, disabled \
+    FROM users WHERE org_id = $1 ORDER BY email";
 
 // Browser sessions ----------------------------------------------------------------------------
 pub const INSERT_SESSION: &str = "INSERT INTO sessions (id, org_id, user_id, secret_hash, \
     csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 pub const SESSION_PRINCIPAL: &str = "SELECT s.secret_hash, s.csrf_token, s.expires_at, u.id, \
     u.org_id, u.email, u.role FROM sessions s \
-    JOIN users u ON u.id = s.user_id AND u.org_id = s.org_id WHERE s.id = $1";
+    JOIN users u ON u.id = s.user_id AND u.org_id = s.org_id WHERE s.id = $1 AND u.disabled = 0";
 pub const SESSION_SECRET_HASH: &str = "SELECT secret_hash FROM sessions WHERE id = $1";
 pub const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = $1";
+pub const DELETE_USER_SESSIONS: &str = "DELETE FROM sessions WHERE org_id = $1 AND user_id = $2";
 pub const PURGE_EXPIRED_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
 
 // Migrations --------------------------------------------------------------------------------

@@ -51,6 +51,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "provider_revision",
         sql: include_str!("../../migrations/sqlite/0006_provider_revision.sql"),
     },
+    Migration {
+        version: 7,
+        name: "identity_lifecycle",
+        sql: include_str!("../../migrations/sqlite/0007_identity_lifecycle.sql"),
+    },
 ];
 
 /// `BEGIN IMMEDIATE` already makes every purge batch the only writer.
@@ -155,6 +160,7 @@ pub(crate) async fn migrate_only(path: &Path) -> StoreResult<u64> {
 ops_migrate!();
 ops_audit!(SqliteStore);
 ops_identity!(SqliteStore);
+ops_lifecycle!(SqliteStore);
 ops_config!(SqliteStore);
 ops_secrets!(SqliteStore);
 ops_keys!(SqliteStore);

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 use switchboard_core::OrgId;
-use switchboard_core::records::{DefaultsRecord, ProviderRecord, SecretMeta, Timestamp};
+use switchboard_core::records::{DefaultsRecord, ProviderRecord, SecretMeta, Timestamp, User};
 use time::Duration;
 
 use crate::{StoreError, StoreFuture, StoreResult};
@@ -27,7 +27,7 @@ pub(crate) mod prelude {
         Actor, AuditEvent, BrokenLink, ClientCredentials, ConfigChanges, IssuedSession,
         IssuedToken, MasterKeyRing, NewOrganization, NewUser, OrgConfig, ProviderWrite,
         RotationReport, SealedSecret, SecretUpdate, SessionInfo, Store, StoreError, StoreFuture,
-        StoreOptions, StoreResult, TokenFingerprint,
+        StoreOptions, StoreResult, TokenFingerprint, TokenGrant, TokenMeta, TokenSpec, UserChange,
     };
     pub(crate) use serde_json::json;
     pub(crate) use sqlx::{Pool, Transaction};
@@ -69,6 +69,48 @@ pub(crate) fn org_name(name: &str) -> StoreResult<String> {
         ));
     }
     Ok(name.to_owned())
+}
+
+/// The longest token label accepted.
+const MAX_TOKEN_NAME_CHARS: usize = 100;
+/// The longest lifetime a token can be given (a year); without one it lives until revoked.
+pub(crate) const MAX_TOKEN_DAYS: u32 = 365;
+
+/// A token's label: trimmed, blank means none, at most 100 printable characters.
+pub(crate) fn token_name(name: Option<&str>) -> StoreResult<Option<String>> {
+    let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if name.chars().count() > MAX_TOKEN_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(
+            "a token name must be at most 100 printable characters".into(),
+        ));
+    }
+    Ok(Some(name.to_owned()))
+}
+
+/// A token's lifetime in seconds from a number of days (1 to 365), or none.
+pub(crate) fn token_ttl(days: Option<u32>) -> StoreResult<Option<u64>> {
+    match days {
+        None => Ok(None),
+        Some(days) if (1..=MAX_TOKEN_DAYS).contains(&days) => Ok(Some(u64::from(days) * 86_400)),
+        Some(_) => Err(StoreError::Invalid(format!(
+            "expiresInDays must be between 1 and {MAX_TOKEN_DAYS}"
+        ))),
+    }
+}
+
+/// Whether a change to one user (`after`: `None` when deleted) takes away an active admin.
+/// If it does, the write must prove another active admin remains (the last-admin rule).
+pub(crate) fn loses_active_admin(before: &User, after: Option<&User>) -> bool {
+    before.is_active_admin() && !after.is_some_and(User::is_active_admin)
+}
+
+/// What audit entries record of a user: who, and the two things an admin can change.
+pub(crate) fn user_state(user: &User) -> Value {
+    json!({
+        "id": user.id, "email": user.email, "role": user.role.as_str(), "disabled": user.disabled,
+    })
 }
 
 pub(crate) fn non_empty<'a>(value: &'a str, what: &str) -> StoreResult<&'a str> {
@@ -223,6 +265,46 @@ mod tests {
         );
         for bad in ["", "no-at", "@x", "x@", "a b@c"] {
             assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn user(role: switchboard_core::Role, disabled: bool) -> User {
+        User {
+            id: switchboard_core::UserId::new(),
+            org_id: OrgId::new(),
+            email: "u@x.test".into(),
+            role,
+            client_id: "c".into(),
+            created_at: Timestamp::now(),
+            disabled,
+        }
+    }
+
+    #[test]
+    fn only_changes_that_take_an_active_admin_away_need_another_one() {
+        use switchboard_core::Role::{Admin, Member};
+        let admin = user(Admin, false);
+        assert!(loses_active_admin(&admin, None));
+        assert!(loses_active_admin(&admin, Some(&user(Member, false))));
+        assert!(loses_active_admin(&admin, Some(&user(Admin, true))));
+        assert!(!loses_active_admin(&admin, Some(&user(Admin, false))));
+        // A member or a disabled admin was not counted as an active admin to begin with.
+        assert!(!loses_active_admin(&user(Member, false), None));
+        assert!(!loses_active_admin(&user(Admin, true), None));
+    }
+
+    #[test]
+    fn token_names_and_lifetimes_are_checked() {
+        assert_eq!(token_name(None).unwrap(), None);
+        assert_eq!(token_name(Some("  ")).unwrap(), None);
+        assert_eq!(token_name(Some(" ci ")).unwrap().as_deref(), Some("ci"));
+        assert!(token_name(Some(&"x".repeat(101))).is_err());
+        assert!(token_name(Some("a\nb")).is_err());
+        assert_eq!(token_ttl(None).unwrap(), None);
+        assert_eq!(token_ttl(Some(1)).unwrap(), Some(86_400));
+        assert!(token_ttl(Some(365)).is_ok());
+        for bad in [0, 366, u32::MAX] {
+            assert!(token_ttl(Some(bad)).is_err(), "{bad}");
         }
     }
 

@@ -75,6 +75,8 @@ pub struct Server {
     log: Arc<Mutex<String>>,
     stdout: Arc<Mutex<String>>,
     client: reqwest::Client,
+    /// Values (tokens shown once) that no later response, nor the log, may contain.
+    never_shown: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -112,6 +114,7 @@ impl Server {
             !self.log_text().contains(CANARY),
             "canary leaked into the server log"
         );
+        self.assert_never_shown(&self.log_text(), "the server log");
         let dir = std::mem::take(&mut self.dir);
         let env = std::mem::take(&mut self.env);
         let database_url = std::mem::take(&mut self.database_url);
@@ -141,6 +144,37 @@ impl Server {
             log: process.log,
             stdout: process.stdout,
             client: reqwest::Client::new(),
+            never_shown: Arc::default(),
+        }
+    }
+
+    /// Another server process on the same database and settings (a second replica), with
+    /// its own listening port and scratch folder.
+    pub fn replica(&self) -> Server {
+        let dir = std::env::temp_dir().join(format!("sbt-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut replica = Self::spawn(
+            self.backend,
+            dir,
+            self.database_url.clone(),
+            self.env.clone(),
+        );
+        replica.never_shown = self.never_shown.clone();
+        replica
+    }
+
+    /// From now on, no response (and not the log) may contain `value`: for tokens, which
+    /// are shown once, in the response that created them.
+    pub fn never_show(&self, value: &str) {
+        self.never_shown.lock().unwrap().push(value.to_owned());
+    }
+
+    fn assert_never_shown(&self, text: &str, place: &str) {
+        for value in self.never_shown.lock().unwrap().iter() {
+            assert!(
+                !text.contains(value.as_str()),
+                "a token value reached {place}"
+            );
         }
     }
 
@@ -157,16 +191,6 @@ impl Server {
         self.child = process.child;
         self.log = process.log;
         self.stdout = process.stdout;
-    }
-
-    /// Another `serve` process on the same database and settings: a replica.
-    pub fn replica(&self) -> Server {
-        Self::spawn(
-            self.backend,
-            PathBuf::new(),
-            self.database_url.clone(),
-            self.env.clone(),
-        )
     }
 
     /// The admin token printed once on first start.
@@ -258,6 +282,7 @@ impl Server {
             !text.contains(CANARY),
             "canary leaked in a response: {text}"
         );
+        self.assert_never_shown(&text, "a response");
         let json = if text.is_empty() {
             Value::Null
         } else {
@@ -303,6 +328,7 @@ impl Server {
         std::thread::sleep(Duration::from_millis(100));
         let log = self.log_text();
         assert!(!log.contains(CANARY), "canary leaked into the server log");
+        self.assert_never_shown(&log, "the server log");
         log
     }
 }

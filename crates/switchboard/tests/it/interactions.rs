@@ -23,7 +23,7 @@ async fn invoke(gateway: &Gateway, token: &str, query: &str, body: &Value) -> re
 }
 
 /// A chat completion with `token`; returns the invocation id.
-async fn chat(gateway: &Gateway, token: &str, provider: &str, prompt: &str) -> String {
+pub(crate) async fn chat(gateway: &Gateway, token: &str, provider: &str, prompt: &str) -> String {
     let body = json!({ "provider": provider, "model": "gpt-5",
         "messages": [{ "role": "user", "content": prompt }] });
     let response = reqwest::Client::new()
@@ -45,7 +45,7 @@ fn invocation_id(response: &reqwest::Response) -> String {
 }
 
 /// Waits until the recorder has written the record (it is written off the request path).
-async fn stored_record(server: &Server, token: &str, id: &str) -> Value {
+pub(crate) async fn stored_record(server: &Server, token: &str, id: &str) -> Value {
     for _ in 0..100 {
         let response = server.get(&format!("/v1/ai/invocations/{id}"), token).await;
         if response.status == 200 {
@@ -71,7 +71,7 @@ async fn list_ids(server: &Server, token: &str, query: &str) -> (Vec<String>, Va
 }
 
 /// Runs one statement against the server's database.
-async fn raw_exec(server: &Server, sql: &'static str, bind: &str) -> u64 {
+pub(crate) async fn raw_exec(server: &Server, sql: &'static str, bind: &str) -> u64 {
     match server.backend {
         Backend::Sqlite => {
             let mut conn = sqlx::SqliteConnection::connect(&server.database_url)
@@ -92,7 +92,7 @@ async fn raw_exec(server: &Server, sql: &'static str, bind: &str) -> u64 {
 
 /// Whether `needle` appears anywhere in the database: the SQLite files (WAL included)
 /// byte for byte, or every row of every PostgreSQL table as text.
-async fn database_contains(server: &Server, needle: &str) -> bool {
+pub(crate) async fn database_contains(server: &Server, needle: &str) -> bool {
     match server.backend {
         Backend::Sqlite => {
             let path = server.database_url.trim_start_matches("sqlite://");

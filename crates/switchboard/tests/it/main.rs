@@ -7,6 +7,7 @@ mod access;
 mod audit;
 mod defaults;
 mod durability;
+mod identity;
 mod inference;
 mod interactions;
 mod isolation;

@@ -20,20 +20,20 @@ const ADMIN_PASSWORD: &str = "admin-password-1";
 const MEMBER_PASSWORD: &str = "member-password-1";
 
 /// A cookie-keeping client that does not follow redirects, so tests see each step.
-struct Browser {
+pub(crate) struct Browser {
     base: String,
     client: reqwest::Client,
     cookies: HashMap<String, String>,
 }
 
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
@@ -41,14 +41,14 @@ impl Page {
     }
 
     /// The CSRF token of the first form on the page.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let marker = "name=\"csrf\" value=\"";
         let start = self.body.find(marker).expect("a form with a csrf field") + marker.len();
         let end = self.body[start..].find('"').expect("closing quote");
         self.body[start..start + end].to_owned()
     }
 
-    fn set_cookie(&self, name: &str) -> Option<String> {
+    pub(crate) fn set_cookie(&self, name: &str) -> Option<String> {
         self.headers
             .get_all(SET_COOKIE)
             .iter()
@@ -59,7 +59,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new(server: &Server) -> Self {
+    pub(crate) fn new(server: &Server) -> Self {
         Self {
             base: server.base_url.clone(),
             client: reqwest::Client::builder()
@@ -70,12 +70,12 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let request = self.client.get(format!("{}{path}", self.base));
         self.send(request).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let request = self
             .client
             .post(format!("{}{path}", self.base))
@@ -120,7 +120,7 @@ impl Browser {
     }
 
     /// Signs in through the form; returns the page the sign-in redirected to.
-    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+    pub(crate) async fn sign_in(&mut self, email: &str, password: &str) -> Page {
         let form = self.get("/login").await;
         assert_eq!(form.status, StatusCode::OK);
         let csrf = form.csrf();
@@ -135,7 +135,7 @@ impl Browser {
     }
 
     /// The CSRF token of the signed-in session, read from a page's forms.
-    async fn csrf(&mut self) -> String {
+    pub(crate) async fn csrf(&mut self) -> String {
         self.get("/settings/ai").await.csrf()
     }
 }

@@ -207,10 +207,7 @@ fn row(record: &InvocationRecord, emails: &HashMap<UserId, String>) -> Row {
         href: detail_href(&record.id),
         at: record.created_at.to_string(),
         at_shown: shown_time(&record.created_at.to_string()),
-        user: emails
-            .get(&record.user_id)
-            .cloned()
-            .unwrap_or_else(|| record.user_id.to_string()),
+        user: user_label(emails, record.user_id),
         surface: record.surface.clone(),
         provider: record
             .provider
@@ -226,6 +223,18 @@ fn row(record: &InvocationRecord, emails: &HashMap<UserId, String>) -> Row {
         total_ms: record.total_ms,
     }
 }
+
+/// Who made a record: their email, or "deleted user" once the user is gone (records keep
+/// the user id they were made under; the user's row does not outlive them).
+fn user_label(emails: &HashMap<UserId, String>, user: UserId) -> String {
+    emails
+        .get(&user)
+        .cloned()
+        .unwrap_or_else(|| DELETED_USER.to_owned())
+}
+
+/// What the invocation pages call the author of a deleted user's records.
+const DELETED_USER: &str = "deleted user";
 
 /// The next page's URL: the same filters, continuing after `last`.
 fn page_link(filters: &Filters, last: &InvocationRecord) -> String {

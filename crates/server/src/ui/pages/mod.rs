@@ -7,7 +7,9 @@ pub mod invocations;
 pub mod provider_fields;
 pub mod providers;
 pub mod secrets;
+pub mod tokens;
 pub mod usage;
+pub mod users;
 
 use serde::Deserialize;
 

@@ -322,6 +322,19 @@ pub enum StopReason {
     Other(String),
 }
 
+impl StopReason {
+    /// A protocol-neutral name (OpenAI's where it has one), for metrics and traces.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::EndTurn | Self::StopSequence => "stop",
+            Self::MaxTokens => "length",
+            Self::ToolUse => "tool_calls",
+            Self::ContentFilter => "content_filter",
+            Self::Other(_) => "other",
+        }
+    }
+}
+
 /// Token counts. `input_tokens` counts *all* prompt tokens, cache reads and writes included
 /// (OpenAI `prompt_tokens`); the cache counters are subsets of it. `output_tokens` includes
 /// `reasoning_tokens`.

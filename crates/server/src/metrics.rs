@@ -1,135 +1,41 @@
-//! A small Prometheus registry for the control plane: request counts and latency by route.
+//! The HTTP surface's metrics (requests and latency by route) and the `/metrics` text.
 //!
-//! The management API is low-volume, so one mutex around a map is simpler than a metrics
-//! framework and costs nothing measurable.
+//! Everything is recorded through the `metrics` facade into the process's Prometheus
+//! recorder (`switchboard_telemetry::prometheus`), together with the data plane's per-model
+//! series (`switchboard_telemetry::gen_ai`), so one scrape shows both.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Latency bucket bounds, in seconds.
-const BUCKETS: [f64; 10] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
-];
+use switchboard_telemetry::names;
 
 #[derive(Default)]
-pub struct Metrics {
-    routes: Mutex<BTreeMap<RouteKey, RouteStats>>,
-    /// Handlers that panicked (each answered 500 by [`crate::panics`]).
-    panics: AtomicU64,
-}
-
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct RouteKey {
-    method: String,
-    route: String,
-    status: u16,
-}
-
-#[derive(Default)]
-struct RouteStats {
-    count: u64,
-    seconds_sum: f64,
-    buckets: [u64; BUCKETS.len()],
-}
+pub struct Metrics(());
 
 impl Metrics {
+    /// Counts a request by method, route template and status. The route template comes
+    /// from the router (a bounded set); unmatched paths share one series.
     pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        let key = RouteKey {
-            method: method.to_owned(),
-            route: route.to_owned(),
-            status,
-        };
-        let seconds = elapsed.as_secs_f64();
-        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        let stats = routes.entry(key).or_default();
-        stats.count += 1;
-        stats.seconds_sum += seconds;
-        for (bound, slot) in BUCKETS.iter().zip(stats.buckets.iter_mut()) {
-            if seconds <= *bound {
-                *slot += 1;
-            }
-        }
+        let labels = [
+            ("method", method.to_owned()),
+            ("route", route.to_owned()),
+            ("status", status.to_string()),
+        ];
+        metrics::counter!(names::HTTP_REQUESTS, &labels).increment(1);
+        metrics::histogram!(names::HTTP_DURATION, &labels).record(elapsed.as_secs_f64());
     }
 
     /// Counts a handler that panicked.
     pub fn record_panic(&self) {
-        self.panics.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(names::HTTP_PANICS).increment(1);
     }
 
-    /// The Prometheus text exposition format.
-    pub fn render(&self, uptime: Duration) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP switchboard_uptime_seconds Seconds since start."
-        );
-        let _ = writeln!(out, "# TYPE switchboard_uptime_seconds gauge");
-        let _ = writeln!(out, "switchboard_uptime_seconds {}", uptime.as_secs_f64());
-        let _ = writeln!(
-            out,
-            "# HELP switchboard_http_panics_total Request handlers that panicked (answered 500)."
-        );
-        let _ = writeln!(out, "# TYPE switchboard_http_panics_total counter");
-        let panics = self.panics.load(Ordering::Relaxed);
-        let _ = writeln!(out, "switchboard_http_panics_total {panics}");
-        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(
-            out,
-            "# HELP switchboard_http_requests_total HTTP requests by route and status."
-        );
-        let _ = writeln!(out, "# TYPE switchboard_http_requests_total counter");
-        for (key, stats) in routes.iter() {
-            let _ = writeln!(
-                out,
-                "switchboard_http_requests_total{{{}}} {}",
-                labels(key),
-                stats.count
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP switchboard_http_request_duration_seconds Time to the response head."
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE switchboard_http_request_duration_seconds histogram"
-        );
-        for (key, stats) in routes.iter() {
-            let labels = labels(key);
-            for (bound, count) in BUCKETS.iter().zip(stats.buckets.iter()) {
-                let _ = writeln!(
-                    out,
-                    "switchboard_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "switchboard_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                stats.count
-            );
-            let _ = writeln!(
-                out,
-                "switchboard_http_request_duration_seconds_sum{{{labels}}} {}",
-                stats.seconds_sum
-            );
-            let _ = writeln!(
-                out,
-                "switchboard_http_request_duration_seconds_count{{{labels}}} {}",
-                stats.count
-            );
-        }
-        out
+    /// The Prometheus text exposition format, with the gauges read at scrape time.
+    pub fn render(&self, uptime: Duration, recorder_queue_depth: usize) -> String {
+        metrics::gauge!(names::UPTIME).set(uptime.as_secs_f64());
+        metrics::gauge!(names::RECORDER_QUEUE_DEPTH).set(recorder_queue_depth as f64);
+        metrics::counter!(names::HTTP_PANICS).increment(0);
+        switchboard_telemetry::prometheus::render()
     }
-}
-
-fn labels(key: &RouteKey) -> String {
-    format!(
-        "method=\"{}\",route=\"{}\",status=\"{}\"",
-        key.method, key.route, key.status
-    )
 }
 
 #[cfg(test)]
@@ -139,18 +45,25 @@ mod tests {
     #[test]
     fn renders_counts_and_cumulative_buckets() {
         let m = Metrics::default();
-        m.observe("GET", "/healthz", 200, Duration::from_micros(300));
-        m.observe("GET", "/healthz", 200, Duration::from_millis(3));
-        let text = m.render(Duration::from_secs(1));
-        assert!(text.contains(
-            "switchboard_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"
-        ));
-        assert!(text.contains("le=\"0.0005\"} 1"));
-        assert!(text.contains("le=\"0.005\"} 2"));
-        assert!(text.contains("le=\"+Inf\"} 2"));
-        assert!(text.contains("switchboard_http_panics_total 0"));
-        m.record_panic();
-        let text = m.render(Duration::from_secs(1));
-        assert!(text.contains("switchboard_http_panics_total 1"));
+        switchboard_telemetry::prometheus::handle();
+        m.observe("GET", "/test-route", 200, Duration::from_micros(300));
+        m.observe("GET", "/test-route", 200, Duration::from_millis(3));
+        let text = m.render(Duration::from_secs(1), 0);
+        let labels = "method=\"GET\",route=\"/test-route\",status=\"200\"";
+        assert!(
+            text.contains(&format!("switchboard_http_requests_total{{{labels}}} 2")),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "switchboard_http_request_duration_seconds_bucket{{{labels},le=\"0.0005\"}} 1"
+        )));
+        assert!(text.contains(&format!(
+            "switchboard_http_request_duration_seconds_bucket{{{labels},le=\"0.005\"}} 2"
+        )));
+        assert!(text.contains(&format!(
+            "switchboard_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 2"
+        )));
+        assert!(text.contains("switchboard_http_panics_total"));
+        assert!(text.contains("switchboard_uptime_seconds 1"));
     }
 }

@@ -24,4 +24,15 @@ pub struct Settings {
     pub stream_idle_timeout: std::time::Duration,
     /// Recorder queue, managed-provider limits and the content purge.
     pub interactions: crate::interactions::InteractionSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+/// Metrics labels and trace content.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TelemetrySettings {
+    /// Label the data plane's series by organization (`SWITCHBOARD_METRICS_ORG_LABEL`).
+    pub org_label: bool,
+    /// Prompt and answer text in spans, for organizations that keep content
+    /// (`SWITCHBOARD_OTEL_CAPTURE_CONTENT`).
+    pub capture_content: bool,
 }

@@ -10,6 +10,7 @@ use crate::dataplane::Snapshots;
 use crate::interactions::Interactions;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
+use switchboard_telemetry::{RequestSpan, SeriesPolicy, Tracing};
 
 /// Cheap to clone: one reference count.
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct Inner {
     pub settings: Settings,
     pub metrics: Metrics,
     pub interactions: Interactions,
+    /// OpenTelemetry traces, when the `OTEL_*` variables turn them on.
+    pub tracing: Option<Tracing>,
     pub started: Instant,
 }
 
@@ -34,8 +37,13 @@ impl AppState {
         snapshots: Arc<Snapshots>,
         egress: EgressClient,
         settings: Settings,
+        tracing: Option<Tracing>,
     ) -> Self {
-        let interactions = Interactions::new(store.clone(), &settings.interactions);
+        let series = SeriesPolicy {
+            org_label: settings.telemetry.org_label,
+            ..SeriesPolicy::default()
+        };
+        let interactions = Interactions::new(store.clone(), &settings.interactions, series);
         Self(Arc::new(Inner {
             store,
             snapshots,
@@ -44,8 +52,24 @@ impl AppState {
             settings,
             metrics: Metrics::default(),
             interactions,
+            tracing,
             started: Instant::now(),
         }))
+    }
+}
+
+impl AppState {
+    /// A trace span for an inference request (empty when tracing is off).
+    pub fn request_span(&self, headers: &http::HeaderMap, operation: &'static str) -> RequestSpan {
+        self.tracing
+            .as_ref()
+            .map_or_else(RequestSpan::default, |t| t.start(headers, operation))
+    }
+
+    /// Whether spans may carry content (the operator's opt-in; the organization must keep
+    /// content too).
+    pub fn traces_content(&self) -> bool {
+        self.tracing.as_ref().is_some_and(Tracing::captures_content)
     }
 }
 

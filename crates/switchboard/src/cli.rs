@@ -114,6 +114,12 @@ pub struct SettingArgs {
     /// An upstream stream silent this long is ended with an error event.
     #[arg(long, env = "SWITCHBOARD_STREAM_IDLE_TIMEOUT_SECONDS", global = true)]
     pub stream_idle_timeout_seconds: Option<u64>,
+    /// Label the data plane's metrics by organization too (one series per organization).
+    #[arg(long, env = "SWITCHBOARD_METRICS_ORG_LABEL", global = true)]
+    pub metrics_org_label: Option<bool>,
+    /// Put prompt and answer text into trace spans (only of organizations that keep content).
+    #[arg(long, env = "SWITCHBOARD_OTEL_CAPTURE_CONTENT", global = true)]
+    pub otel_capture_content: Option<bool>,
     #[arg(
         long,
         env = "SWITCHBOARD_MANAGED_ANTHROPIC_API_KEY",

@@ -100,10 +100,19 @@ async fn serve(settings: Resolved) -> Result<ExitCode> {
     let egress = EgressClient::new(settings.server.egress.clone(), settings.server.timeouts)
         .context("cannot build the outbound HTTP client")?;
     tracing::info!(%addr, backend = store.backend(), "listening");
-    let state = AppState::new(store, snapshots, egress, settings.server);
+    let tracing =
+        switchboard_telemetry::Tracing::from_env(settings.server.telemetry.capture_content)
+            .context("cannot start OpenTelemetry tracing (check the OTEL_* variables)")?;
+    if tracing.is_some() {
+        tracing::info!("exporting traces over OTLP");
+    }
+    let state = AppState::new(store, snapshots, egress, settings.server, tracing);
     start_interactions(&state).await?;
     switchboard_server::serve(listener, state.clone(), shutdown_signal()).await?;
     drain_interactions(&state).await;
+    if let Some(tracing) = &state.tracing {
+        tracing.shutdown();
+    }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

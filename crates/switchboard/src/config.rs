@@ -11,10 +11,10 @@ use switchboard_core::catalog::CLAUDE_HAIKU_4_5;
 use switchboard_core::egress::EgressPolicy;
 use switchboard_core::{ProviderType, SecretValue};
 use switchboard_providers::{AwsKeys, Timeouts, UpstreamSettings};
-use switchboard_server::Settings;
 use switchboard_server::interactions::limits::LimitSettings;
 use switchboard_server::interactions::liveness::LivenessSettings;
 use switchboard_server::interactions::{InteractionSettings, RecordingMode};
+use switchboard_server::{Settings, TelemetrySettings};
 
 use crate::cli::SettingArgs;
 
@@ -60,6 +60,8 @@ struct FileSettings {
     instance_stale_seconds: Option<u64>,
     upstream_first_byte_timeout_seconds: Option<u64>,
     stream_idle_timeout_seconds: Option<u64>,
+    metrics_org_label: Option<bool>,
+    otel_capture_content: Option<bool>,
     aws_access_key_id: Option<String>,
     aws_secret_access_key: Option<String>,
     aws_session_token: Option<String>,
@@ -194,6 +196,16 @@ pub fn resolve(args: SettingArgs) -> Result<Resolved> {
             timeouts,
             stream_idle_timeout,
             interactions,
+            telemetry: TelemetrySettings {
+                org_label: args
+                    .metrics_org_label
+                    .or(file.metrics_org_label)
+                    .unwrap_or(false),
+                capture_content: args
+                    .otel_capture_content
+                    .or(file.otel_capture_content)
+                    .unwrap_or(false),
+            },
         },
     })
 }

@@ -122,11 +122,22 @@ pub fn classify_error(
 /// organization that keeps no content): serde skips everything but `usage`.
 pub fn usage_outcome(codec: Codec, body: &[u8]) -> crate::interactions::Outcome {
     #[derive(serde::Deserialize, Default)]
+    struct Details {
+        #[serde(default)]
+        cached_tokens: u64,
+        #[serde(default)]
+        reasoning_tokens: u64,
+    }
+    #[derive(serde::Deserialize, Default)]
     struct Usage {
         #[serde(default)]
         prompt_tokens: u64,
         #[serde(default)]
         completion_tokens: u64,
+        #[serde(default)]
+        prompt_tokens_details: Option<Details>,
+        #[serde(default)]
+        completion_tokens_details: Option<Details>,
         #[serde(default)]
         input_tokens: u64,
         #[serde(default)]
@@ -145,17 +156,27 @@ pub fn usage_outcome(codec: Codec, body: &[u8]) -> crate::interactions::Outcome 
         .ok()
         .and_then(|a| a.usage)
         .unwrap_or_default();
-    let (input, output) = match codec {
-        Codec::OpenAi => (usage.prompt_tokens, usage.completion_tokens),
+    let detail = |d: &Option<Details>, pick: fn(&Details) -> u64| d.as_ref().map_or(0, pick);
+    let (input, output, cached, reasoning) = match codec {
+        Codec::OpenAi => (
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            detail(&usage.prompt_tokens_details, |d| d.cached_tokens),
+            detail(&usage.completion_tokens_details, |d| d.reasoning_tokens),
+        ),
         // Anthropic counts cache reads and writes apart from `input_tokens`.
         _ => (
             usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens,
             usage.output_tokens,
+            usage.cache_read_input_tokens,
+            0,
         ),
     };
     crate::interactions::Outcome {
         input_tokens: input,
         output_tokens: output,
+        cached_input_tokens: cached,
+        reasoning_tokens: reasoning,
         ..Default::default()
     }
 }

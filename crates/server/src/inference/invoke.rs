@@ -146,6 +146,7 @@ async fn run(
         ..invocation(id, &caller, "invoke", headers, &chat, keep_content)
     })?;
     recording.set_tools(request.tools.clone());
+    recording.trace(state.request_span(headers, "chat"), state.traces_content());
     let served = upstream::call(
         state,
         Surface::OpenAi,

@@ -55,7 +55,7 @@ async fn serve(state: AppState, surface: Surface, headers: HeaderMap, body: Body
         let body = read_body(body, state.settings.max_body_bytes).await?;
         let snapshot = org_snapshot(&state, &caller).await?;
         let keep_content = snapshot.config.settings.store_interaction_data;
-        let recording = state.interactions.begin(Invocation {
+        let mut recording = state.interactions.begin(Invocation {
             // Built only when the organization keeps content.
             prompt: if keep_content {
                 prompt_text(&body)
@@ -71,6 +71,7 @@ async fn serve(state: AppState, surface: Surface, headers: HeaderMap, body: Body
                 keep_content,
             )
         })?;
+        recording.trace(state.request_span(&headers, "chat"), state.traces_content());
         upstream::call(
             &state, surface, &caller, &snapshot, &headers, body, recording,
         )

@@ -16,7 +16,7 @@
 use bytes::{Bytes, BytesMut};
 use switchboard_protocols::error::ErrorKind;
 use switchboard_protocols::framing::Terminator;
-use switchboard_protocols::ir::{StreamAccumulator, StreamEvent};
+use switchboard_protocols::ir::{StopReason, StreamAccumulator, StreamEvent};
 use switchboard_protocols::sse::SseParser;
 use switchboard_protocols::tap::{Protocol as TapProtocol, StreamTap};
 use switchboard_protocols::{anthropic, bedrock, gemini, openai};
@@ -317,10 +317,17 @@ impl Relay {
             Some(tap) => tap.usage(),
             None => *self.summary.usage(),
         };
+        let finish_reason = match &self.tap {
+            Some(tap) => tap.stop_reason(),
+            None => self.summary.stop_reason(),
+        };
         crate::interactions::Outcome {
             error,
             input_tokens: usage.input_tokens,
             output_tokens: usage.output_tokens,
+            cached_input_tokens: usage.cached_input_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+            finish_reason: finish_reason.map(StopReason::name),
             response: self.tap.is_none().then(|| self.summary.text()),
         }
     }

@@ -151,9 +151,19 @@ impl Exchange<'_> {
             None if same_protocol => self.pass_through_body(raw, &prepared.target),
             None => self.translated_body(raw, &prepared.target)?,
         };
-        let response = self.send(&prepared, headers, upstream_body).await?;
+        let (sent_at, sent) = (std::time::SystemTime::now(), std::time::Instant::now());
+        let response = self.send(&prepared, headers, upstream_body).await;
+        if let Some(recording) = recording.as_mut() {
+            let status = match &response {
+                Ok(response) => response.status().as_u16(),
+                Err(error) => error.status,
+            };
+            recording.upstream_answered(sent_at, sent.elapsed(), status);
+        }
+        let response = response?;
         let (mut answer, outcome) = if self.stream {
-            if let Some(recording) = recording.as_ref() {
+            if let Some(recording) = recording.as_mut() {
+                recording.streaming();
                 recording.begun().await?;
             }
             let recording = recording.take();
@@ -630,6 +640,9 @@ fn outcome_of(response: &switchboard_protocols::ir::ChatResponse) -> Outcome {
         error: None,
         input_tokens: response.usage.input_tokens,
         output_tokens: response.usage.output_tokens,
+        cached_input_tokens: response.usage.cached_input_tokens,
+        reasoning_tokens: response.usage.reasoning_tokens,
+        finish_reason: Some(response.stop_reason.name()),
         response: Some(switchboard_protocols::ir::visible_text(&response.content)),
     }
 }

@@ -38,6 +38,9 @@ use switchboard_store::{
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 
+use switchboard_telemetry::gen_ai::{self, Call, GenAiMetrics, OpenStream, SeriesPolicy, Target};
+use switchboard_telemetry::{KeyValue, RequestSpan, SpanEnd, SpanKind};
+
 use crate::inference::SurfaceError;
 use inflight::{InFlight, Pending, Progress};
 use limits::{LimitError, LimitSettings, Limits, MonthlyQuotaUsage, RateLimitUsage, Reservation};
@@ -104,6 +107,8 @@ struct Shared {
     instance: String,
     mode: RecordingMode,
     patience: Duration,
+    /// The data plane's per-model series, counted when an invocation ends.
+    metrics: GenAiMetrics,
 }
 
 /// What is known when an invocation starts.
@@ -133,6 +138,12 @@ pub struct Outcome {
     pub error: Option<(u16, String)>,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Of `input_tokens`, read from the provider's prompt cache.
+    pub cached_input_tokens: u64,
+    /// Of `output_tokens`, spent reasoning.
+    pub reasoning_tokens: u64,
+    /// Why generation stopped ([`switchboard_protocols::ir::StopReason::name`]), when known.
+    pub finish_reason: Option<&'static str>,
     /// The answer's text content.
     pub response: Option<String>,
 }
@@ -147,7 +158,11 @@ pub struct UsageReport {
 
 impl Interactions {
     /// Starts the recorder's writer (call inside the runtime).
-    pub fn new(store: Arc<dyn Store>, settings: &InteractionSettings) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: &InteractionSettings,
+        series: SeriesPolicy,
+    ) -> Self {
         let inflight = Arc::new(InFlight::default());
         let recorder = Recorder::start(
             store,
@@ -163,6 +178,7 @@ impl Interactions {
                 instance: uuid::Uuid::now_v7().to_string(),
                 mode: settings.recording,
                 patience: settings.commit_patience,
+                metrics: GenAiMetrics::new(series),
             }),
             background: Mutex::new(Vec::new()),
         }
@@ -247,6 +263,10 @@ impl Interactions {
             first_token: None,
             slot: Some(places.ended),
             begun,
+            span: RequestSpan::default(),
+            capture_content: false,
+            upstream: None,
+            open_stream: None,
         })
     }
 
@@ -262,6 +282,11 @@ impl Interactions {
             rate_limit_usage: self.shared.limits.rate_usage(org, now),
             monthly_quota_usage: self.shared.limits.monthly_usage(org, now),
         }
+    }
+
+    /// Queue places in use (reserved by invocations in flight or waiting to be written).
+    pub fn queue_depth(&self) -> usize {
+        self.shared.recorder.places_in_use()
     }
 
     pub fn monthly_usage(&self, org: OrgId) -> MonthlyQuotaUsage {
@@ -289,6 +314,10 @@ pub fn limit_error(error: &LimitError) -> SurfaceError {
             retry_after_secs, ..
         } => (ErrorName::Quota, *retry_after_secs),
     };
+    gen_ai::limit_refused(match name {
+        ErrorName::RateLimit => "rate",
+        _ => "quota",
+    });
     let mut surface = SurfaceError::new(429, name.as_str(), error.to_string());
     surface.retry_after = Some(retry_after);
     surface
@@ -307,6 +336,15 @@ pub struct Recording {
     slot: Option<Slot>,
     /// The running row's write.
     begun: Arc<Commit>,
+    /// The request's trace span (empty when tracing is off).
+    span: RequestSpan,
+    /// Whether prompt and answer text may go into the span (operator opt-in and the
+    /// organization keeps content).
+    capture_content: bool,
+    /// From sending the upstream request to its response head.
+    upstream: Option<Duration>,
+    /// Counted in the open-streams gauge while the answer streams.
+    open_stream: Option<OpenStream>,
 }
 
 /// The caller is told its answer could not be recorded: 503, retry shortly.
@@ -332,7 +370,46 @@ impl Recording {
 
     /// Resolution chose who serves the request.
     pub fn resolved(&mut self, resolved: &Resolved) {
+        self.span.resolved(
+            resolved.provider.as_str(),
+            &resolved.model,
+            self.invocation.request_id.as_deref(),
+        );
         self.resolved = Some(resolved.clone());
+    }
+
+    /// Attaches the request's trace span; `capture_content` lets prompt and answer text
+    /// into it when the organization keeps content.
+    pub fn trace(&mut self, span: RequestSpan, capture_content: bool) {
+        self.span = span;
+        self.capture_content = capture_content && self.invocation.keep_content;
+    }
+
+    /// The upstream answered with its response head (`status`) after `took`.
+    pub fn upstream_answered(
+        &mut self,
+        sent_at: std::time::SystemTime,
+        took: Duration,
+        status: u16,
+    ) {
+        self.upstream = Some(took);
+        self.span.child(
+            "upstream",
+            SpanKind::Client,
+            sent_at,
+            took,
+            vec![KeyValue::new(
+                "http.response.status_code",
+                i64::from(status),
+            )],
+        );
+    }
+
+    /// The answer is a stream (counted as open until the invocation ends).
+    pub fn streaming(&mut self) {
+        if self.open_stream.is_none() {
+            self.open_stream = Some(OpenStream::start(self.invocation.surface));
+        }
     }
 
     /// Applies the organization's limits to the resolved call: only the managed provider is
@@ -386,11 +463,22 @@ impl Recording {
     /// answer's end: the record then says so too.
     pub async fn settle(mut self, outcome: Outcome) -> Result<(), SurfaceError> {
         let commit = self.complete(outcome);
+        // The span ends after the record's commit, with the wait as its last child.
+        let span = std::mem::take(&mut self.span);
         match commit {
-            Some(commit) if self.is_durable() => commit
-                .wait(self.shared.patience)
-                .await
-                .map_err(not_recorded),
+            Some(commit) if self.is_durable() => {
+                let (at, started) = (std::time::SystemTime::now(), Instant::now());
+                let waited = commit.wait(self.shared.patience).await;
+                let took = started.elapsed();
+                span.child(
+                    "record invocation",
+                    SpanKind::Internal,
+                    at,
+                    took,
+                    Vec::new(),
+                );
+                waited.map_err(not_recorded)
+            }
             _ => Ok(()),
         }
     }
@@ -410,6 +498,7 @@ impl Recording {
                 .limits
                 .reconcile(reservation, used, OffsetDateTime::now_utc());
         }
+        self.observe(&outcome);
         // Async recording: polling shows the answer before its record is written.
         let message = (!self.is_durable() && self.invocation.keep_content)
             .then(|| outcome.response.clone())
@@ -430,6 +519,48 @@ impl Recording {
             "invocation finished"
         );
         Some(self.shared.recorder.send_ended(slot, record))
+    }
+
+    /// Counts the ended invocation in its per-model series and gives its span the outcome.
+    fn observe(&mut self, outcome: &Outcome) {
+        self.open_stream = None;
+        let error = outcome.error.as_ref().map(|(_, name)| name.as_str());
+        let (provider, model) = match &self.resolved {
+            Some(resolved) => (resolved.provider.as_str(), resolved.model.as_str()),
+            None => (gen_ai::UNRESOLVED, gen_ai::UNRESOLVED),
+        };
+        let target = Target {
+            org: &self.invocation.org_id,
+            surface: self.invocation.surface,
+            provider,
+            model,
+        };
+        let call = Call {
+            error,
+            input_tokens: outcome.input_tokens,
+            output_tokens: outcome.output_tokens,
+            cached_input_tokens: outcome.cached_input_tokens,
+            reasoning_tokens: outcome.reasoning_tokens,
+            first_token: self.first_token,
+            duration: self.started.elapsed(),
+            upstream: self.upstream,
+        };
+        self.shared.metrics.record(target, &call);
+        if self.span.is_recording() {
+            let content = self
+                .capture_content
+                .then_some((self.invocation.prompt.as_str(), outcome.response.as_deref()));
+            self.span.outcome(&SpanEnd {
+                error,
+                response_model: self.resolved.as_ref().map(|r| r.model.as_str()),
+                finish_reason: outcome.finish_reason,
+                input_tokens: outcome.input_tokens,
+                output_tokens: outcome.output_tokens,
+                cached_input_tokens: outcome.cached_input_tokens,
+                reasoning_tokens: outcome.reasoning_tokens,
+                content,
+            });
+        }
     }
 
     fn record(&self, outcome: Outcome) -> InvocationRecord {

@@ -25,6 +25,8 @@ use switchboard_store::{
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
+use switchboard_telemetry::names;
+
 use super::inflight::InFlight;
 
 /// Entries written per batch at most.
@@ -204,6 +206,15 @@ impl Recorder {
         commit
     }
 
+    /// Queue places in use: reserved by invocations in flight, or holding entries waiting
+    /// to be written (`/metrics`).
+    pub fn places_in_use(&self) -> usize {
+        let sender = self.sender.read().unwrap_or_else(PoisonError::into_inner);
+        sender
+            .as_ref()
+            .map_or(0, |s| s.max_capacity() - s.capacity())
+    }
+
     /// Stops taking new invocations and waits until every queued record is written.
     /// Recordings still holding a place keep the queue open until they finish.
     pub async fn close(&self) {
@@ -293,7 +304,12 @@ impl Batch {
         let mut backoff = FIRST_BACKOFF;
         loop {
             self.begin_attempt();
-            match store.write_invocations(&self.rows).await {
+            let started = std::time::Instant::now();
+            let written = store.write_invocations(&self.rows).await;
+            let result = if written.is_ok() { "ok" } else { "error" };
+            metrics::histogram!(names::RECORDER_WRITE, "result" => result)
+                .record(started.elapsed().as_secs_f64());
+            match written {
                 Ok(report) => {
                     for (asked, stored) in report.renamed {
                         tracing::warn!(%asked, %stored, "invocation id was taken; stored renamed");

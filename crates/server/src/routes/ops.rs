@@ -38,7 +38,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.metrics.render(state.started.elapsed());
+    let body = state
+        .metrics
+        .render(state.started.elapsed(), state.interactions.queue_depth());
     (
         [(
             header::CONTENT_TYPE,

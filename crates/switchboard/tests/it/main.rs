@@ -16,5 +16,6 @@ mod ops;
 mod providers;
 mod replicas;
 mod secrets;
+mod telemetry;
 mod ui;
 mod validation;

@@ -575,6 +575,9 @@ pub struct TokenFingerprint {
 pub struct ConfigChanges {
     pub version: i64,
     pub orgs: Vec<OrgId>,
+    /// When the oldest of these changes was committed (`None` when none was logged): how
+    /// far behind the reader was, for the fan-out lag metric.
+    pub oldest_at: Option<switchboard_core::records::Timestamp>,
 }
 
 /// A new browser session: the cookie value is shown once; the CSRF token is embedded in

@@ -1750,7 +1750,8 @@ async fn changes_since_names_the_changed_orgs(h: Harness) {
         changes,
         ConfigChanges {
             version: v1,
-            orgs: vec![a.org.id]
+            orgs: vec![a.org.id],
+            oldest_at: changes.oldest_at,
         }
     );
 
@@ -1826,7 +1827,8 @@ async fn changes_since_names_the_changed_orgs(h: Harness) {
         h.store.changes_since(v4).await.unwrap(),
         ConfigChanges {
             version: v4,
-            orgs: vec![]
+            orgs: vec![],
+            oldest_at: None,
         }
     );
 

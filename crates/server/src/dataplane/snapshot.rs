@@ -188,6 +188,11 @@ impl Snapshots {
     /// this process), and any push channel that learns of a change version and its
     /// organizations.
     pub fn apply_changes(&self, changes: &ConfigChanges) {
+        if let Some(oldest) = changes.oldest_at {
+            let lag = time::OffsetDateTime::now_utc() - oldest.datetime();
+            metrics::histogram!(switchboard_telemetry::names::FANOUT_LAG)
+                .record(lag.as_seconds_f64().max(0.0));
+        }
         {
             let mut changed_at = write(&self.changed_at);
             let mut orgs = write(&self.orgs);

@@ -80,13 +80,19 @@ macro_rules! ops_dataplane {
             async fn op_changes_since(&self, since: i64) -> StoreResult<ConfigChanges> {
                 let mut tx = self.read_tx().await?;
                 let current = Self::config_version_in(&mut tx).await?;
-                let logged = sqlx::query(sql::CHANGED_ORGS)
+                let rows = sqlx::query(sql::CHANGED_ORGS)
                     .bind(since)
                     .fetch_all(&mut *tx)
-                    .await?
+                    .await?;
+                let logged = rows
                     .iter()
                     .map(|row| Ok((support::parse_org_id(&row.text("org_id")?)?, row.int("n")?)))
                     .collect::<StoreResult<Vec<_>>>()?;
+                let oldest_at = rows
+                    .iter()
+                    .filter_map(|row| row.text("first_at").ok())
+                    .filter_map(|at| Timestamp::parse(&at).ok())
+                    .min();
                 let orgs = match support::changed_orgs(since, current, logged) {
                     Some(orgs) => orgs,
                     None => sqlx::query(sql::ALL_ORG_IDS)
@@ -100,6 +106,7 @@ macro_rules! ops_dataplane {
                 Ok(ConfigChanges {
                     version: current,
                     orgs,
+                    oldest_at,
                 })
             }
         }

@@ -144,7 +144,7 @@ pub const INSERT_CONFIG_CHANGE: &str =
     "INSERT INTO config_changes (version, org_id, at) VALUES ($1, $2, $3)";
 pub const PRUNE_CONFIG_CHANGES: &str = "DELETE FROM config_changes WHERE version <= $1";
 /// `n` per organization lets the caller check that no version after `$1` is missing.
-pub const CHANGED_ORGS: &str = "SELECT org_id, COUNT(*) AS n FROM config_changes \
+pub const CHANGED_ORGS: &str = "SELECT org_id, COUNT(*) AS n, MIN(at) AS first_at FROM config_changes \
     WHERE version > $1 GROUP BY org_id ORDER BY org_id";
 
 // Invocation records, their ledger and content keys -----------------------------------------

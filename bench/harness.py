@@ -23,6 +23,24 @@ import tempfile
 import time
 import urllib.request
 import uuid
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class DiscardingOtlpReceiver(BaseHTTPRequestHandler):
+    """An OTLP/HTTP endpoint that reads each export and answers 200 (an empty
+    ExportTraceServiceResponse is an empty protobuf message)."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -346,12 +364,27 @@ api_key_location = "env::SIM_OPENAI_KEY"
     def start_async_gateway(self):
         """A second Switchboard with SWITCHBOARD_RECORDING=async on its own SQLite file,
         pinned like the first: durable and async recording measured in the same run."""
+        self.start_gateway_variant("switchboard_async", {"SWITCHBOARD_RECORDING": "async"})
+
+    def start_traced_gateway(self):
+        """A second Switchboard exporting OTLP traces (every request sampled) to a local
+        receiver that accepts and discards them: tracing on against tracing off, same run."""
+        receiver = ThreadingHTTPServer(("127.0.0.1", 0), DiscardingOtlpReceiver)
+        threading.Thread(target=receiver.serve_forever, daemon=True).start()
+        self.otlp_receiver = receiver
+        endpoint = f"http://127.0.0.1:{receiver.server_address[1]}"
+        self.start_gateway_variant("switchboard_traced", {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_TRACES_SAMPLER": "always_on"})
+
+    def start_gateway_variant(self, name, extra_env):
+        """Another Switchboard on its own SQLite file with `extra_env`, pinned like the first,
+        registered as target `name`."""
         port = free_port()
         env = self.gw_env()
-        env["SWITCHBOARD_DATABASE_URL"] = f"sqlite://{os.path.join(self.work, 'async.db')}"
-        env["SWITCHBOARD_RECORDING"] = "async"
+        env["SWITCHBOARD_DATABASE_URL"] = f"sqlite://{os.path.join(self.work, name + '.db')}"
+        env.update(extra_env)
         env["SWITCHBOARD_LISTEN"] = f"127.0.0.1:{port}"
-        p = self.procs.start("gateway_async", [self.args.switchboard, "serve"], env=env,
+        p = self.procs.start(name, [self.args.switchboard, "serve"], env=env,
                              cpu=self.cpu_gw)
         wait_port(port, p, timeout=120)
         cli_env = dict(os.environ)
@@ -370,7 +403,26 @@ api_key_location = "env::SIM_OPENAI_KEY"
         t["addr"] = f"127.0.0.1:{port}"
         t["headers"] = {"authorization": f"Bearer {token}", "content-type": "application/json"}
         t["pid"] = p.pid
-        self.targets["switchboard_async"] = t
+        self.targets[name] = t
+
+    def sc_tracing(self):
+        """Tracing off against on (OTLP/HTTP to a local receiver, every request sampled):
+        added latency at one request at a time and CPU per request at 16 connections."""
+        names = ["direct", "switchboard", "switchboard_traced"]
+        c1 = self.sc_c1("tracing_c1", "Hello", self.n(6, 1), self.n(300, 10), self.n(30, 3),
+                        names)
+        tp = self.loadgen({"mode": "throughput", "concurrency": self.n(16, 4),
+                           "duration_s": self.n(4, 0.5), "rounds": self.n(3, 1),
+                           "targets": self.target_specs(names, "Hello", watch=True)},
+                          "tracing-throughput")
+        del self.results["scenarios"]["tracing_c1"]
+        self.results["scenarios"]["tracing"] = {"c1": c1, "throughput": tp}
+        log("tracing", json.dumps({
+            k: {"added_p50": c1["added_us"].get(k, {}).get("p50"),
+                "added_p99": c1["added_us"].get(k, {}).get("p99"),
+                "rps": round(v["rps_median"]),
+                "cpu_us": v.get("cpu_us_per_req_median")}
+            for k, v in tp["targets"].items() if k.startswith("switchboard")}))
 
     def sc_recording(self):
         """Durable vs async recording: added latency at one request at a time, whole answers
@@ -662,7 +714,12 @@ api_key_location = "env::SIM_OPENAI_KEY"
         if want("recording"):
             self.start_async_gateway()
             self.sc_recording()
-            self.procs.stop("gateway_async")
+            self.procs.stop("switchboard_async")
+        if want("tracing"):
+            self.start_traced_gateway()
+            self.sc_tracing()
+            self.procs.stop("switchboard_traced")
+            self.otlp_receiver.shutdown()
         self.results["memory"]["gateway_idle_rss_kib_warm"] = rss_kib(self.gw_pid)
         if want("many"):
             for conc in ([500, 1000, 2000] if not self.smoke else [50]):
@@ -718,7 +775,7 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-pin", action="store_true")
-    ap.add_argument("--only", default="", help="comma list: c1,stream,throughput,recording,many,bodies,growth")
+    ap.add_argument("--only", default="", help="comma list: c1,stream,throughput,recording,tracing,many,bodies,growth")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, DB)")
     ap.add_argument("--name", default=None,

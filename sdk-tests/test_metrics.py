@@ -97,7 +97,10 @@ def test_http_series_and_recorder_gauges_exist(gateway):
     names = {name for name, _ in samples}
     for name in ["switchboard_http_requests_total", "switchboard_http_request_duration_seconds_count",
                  "switchboard_recorder_queue_depth", "switchboard_recorder_write_seconds_count",
-                 "switchboard_uptime_seconds", "switchboard_http_panics_total"]:
+                 "switchboard_uptime_seconds", "switchboard_http_panics_total",
+                 "switchboard_store_call_seconds_count"]:
         assert name in names, name
     assert value(samples, "switchboard_http_requests_total",
                  method="GET", route="/v1/models", status="200") >= 1
+    assert value(samples, "switchboard_store_call_seconds_count",
+                 operation="write_invocations", result="ok") >= 1

@@ -22,6 +22,8 @@ pub const RECORDER_QUEUE_DEPTH: &str = "switchboard_recorder_queue_depth";
 pub const RECORDER_WRITE: &str = "switchboard_recorder_write_seconds";
 /// From a change's commit on any replica to this replica applying it.
 pub const FANOUT_LAG: &str = "switchboard_fanout_lag_seconds";
+/// One store call, by operation and result (`ok`, `error`, `timeout`).
+pub const STORE_CALL: &str = "switchboard_store_call_seconds";
 /// HTTP requests by method, route template and status.
 pub const HTTP_REQUESTS: &str = "switchboard_http_requests_total";
 /// Time to the response head, by method, route template and status.
@@ -43,6 +45,7 @@ pub const ALL: &[&str] = &[
     RECORDER_QUEUE_DEPTH,
     RECORDER_WRITE,
     FANOUT_LAG,
+    STORE_CALL,
     HTTP_REQUESTS,
     HTTP_DURATION,
     HTTP_PANICS,

@@ -238,24 +238,77 @@ pub(crate) fn renamed_invocation_id(id: &str) -> String {
 
 /// A store call under the deadline of [`crate::StoreOptions::call_timeout`]: past it the
 /// call is abandoned (its connection dropped) and answers [`StoreError::Timeout`], so a
-/// frozen or locked database never holds a request longer than the deadline.
-pub(crate) fn bounded<'a, T: 'a>(
+/// frozen or locked database never holds a request longer than the deadline. Every call's
+/// latency is recorded by operation (`switchboard_store_call_seconds`).
+pub(crate) fn bounded<'a, T: 'a, F>(
     limit: Option<std::time::Duration>,
-    call: impl std::future::Future<Output = StoreResult<T>> + Send + 'a,
-) -> StoreFuture<'a, T> {
-    match limit {
-        None => Box::pin(call),
-        Some(limit) => Box::pin(async move {
-            tokio::time::timeout(limit, call)
+    call: F,
+) -> StoreFuture<'a, T>
+where
+    F: std::future::Future<Output = StoreResult<T>> + Send + 'a,
+{
+    let operation = operation_name(std::any::type_name::<F>());
+    Box::pin(async move {
+        let started = std::time::Instant::now();
+        let result = match limit {
+            None => call.await,
+            Some(limit) => tokio::time::timeout(limit, call)
                 .await
-                .unwrap_or(Err(StoreError::Timeout(limit)))
-        }),
+                .unwrap_or(Err(StoreError::Timeout(limit))),
+        };
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(StoreError::Timeout(_)) => "timeout",
+            Err(_) => "error",
+        };
+        metrics::histogram!(
+            switchboard_telemetry::names::STORE_CALL,
+            "operation" => operation,
+            "result" => outcome,
+        )
+        .record(started.elapsed().as_secs_f64());
+        result
+    })
+}
+
+/// The store operation a call's future belongs to, from its type name
+/// (`…::op_config_version::{{closure}}` → `config_version`): a label without a name
+/// written at each of the trait's call sites.
+fn operation_name(future_type: &'static str) -> &'static str {
+    let mut name = future_type;
+    while let Some(outer) = name.strip_suffix("::{{closure}}") {
+        name = outer;
     }
+    let name = name.rsplit("::").next().unwrap_or(name);
+    name.strip_prefix("op_").unwrap_or(name)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operations_are_named_from_their_future_types() {
+        assert_eq!(
+            operation_name(
+                "switchboard_store::backend::sqlite::<impl switchboard_store::backend::sqlite::SqliteStore>::op_config_version::{{closure}}"
+            ),
+            "config_version"
+        );
+        assert_eq!(
+            operation_name(
+                "switchboard_store::backend::pg::<impl switchboard_store::Store for switchboard_store::backend::pg::PgStore>::ping::{{closure}}"
+            ),
+            "ping"
+        );
+        async fn op_example() -> StoreResult<()> {
+            Ok(())
+        }
+        fn name_of<F: std::future::Future>(_: &F) -> &'static str {
+            operation_name(std::any::type_name::<F>())
+        }
+        assert_eq!(name_of(&op_example()), "example");
+    }
 
     #[test]
     fn emails_are_normalized_and_checked() {

@@ -219,7 +219,10 @@ async fn content_reaches_spans_only_with_the_opt_in_and_an_organization_that_kee
     let env = vec![
         ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint),
         ("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned()),
-        ("SWITCHBOARD_OTEL_CAPTURE_CONTENT".to_owned(), "true".to_owned()),
+        (
+            "SWITCHBOARD_OTEL_CAPTURE_CONTENT".to_owned(),
+            "true".to_owned(),
+        ),
     ];
     let gateway = Gateway::start_with(Backend::Sqlite, SimConfig::default(), env).await;
     let ask = |word: &str| {
@@ -228,7 +231,9 @@ async fn content_reaches_spans_only_with_the_opt_in_and_an_organization_that_kee
             "messages": [{ "role": "user", "content": format!("say {word}") }],
         })
     };
-    let kept = gateway.post("/v1/chat/completions", &ask("kept-canary-1")).await;
+    let kept = gateway
+        .post("/v1/chat/completions", &ask("kept-canary-1"))
+        .await;
     assert_eq!(kept.status(), 200);
     let spans_now = spans_until(&spans, |s| !server_spans(s).is_empty()).await;
     let first = server_spans(&spans_now)[0];
@@ -237,7 +242,9 @@ async fn content_reaches_spans_only_with_the_opt_in_and_an_organization_that_kee
     assert!(text(first, "gen_ai.output.messages").is_some());
 
     gateway.keep_no_content().await;
-    let dropped = gateway.post("/v1/chat/completions", &ask("dropped-canary-2")).await;
+    let dropped = gateway
+        .post("/v1/chat/completions", &ask("dropped-canary-2"))
+        .await;
     assert_eq!(dropped.status(), 200);
     let spans_now = spans_until(&spans, |s| server_spans(s).len() >= 2).await;
     assert!(!format!("{spans_now:?}").contains("dropped-canary-2"));

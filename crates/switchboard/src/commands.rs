@@ -85,6 +85,10 @@ async fn open_serving_store(settings: &Resolved) -> Result<Arc<dyn Store>> {
 }
 
 async fn serve(settings: Resolved) -> Result<ExitCode> {
+    // First: a misconfigured exporter stops the start before anything else happens.
+    let tracing =
+        switchboard_telemetry::Tracing::from_env(settings.server.telemetry.capture_content)
+            .context("cannot start OpenTelemetry tracing (check the OTEL_* variables)")?;
     let store = open_serving_store(&settings).await?;
     if let Some(first) = bootstrap::ensure_default_org(store.as_ref()).await? {
         println!("{}", first.banner());
@@ -99,13 +103,7 @@ async fn serve(settings: Resolved) -> Result<ExitCode> {
     crate::memory::spawn_trimmer(MEMORY_TRIM_CHECK);
     let egress = EgressClient::new(settings.server.egress.clone(), settings.server.timeouts)
         .context("cannot build the outbound HTTP client")?;
-    tracing::info!(%addr, backend = store.backend(), "listening");
-    let tracing =
-        switchboard_telemetry::Tracing::from_env(settings.server.telemetry.capture_content)
-            .context("cannot start OpenTelemetry tracing (check the OTEL_* variables)")?;
-    if tracing.is_some() {
-        tracing::info!("exporting traces over OTLP");
-    }
+    tracing::info!(%addr, backend = store.backend(), traces = tracing.is_some(), "listening");
     let state = AppState::new(store, snapshots, egress, settings.server, tracing);
     start_interactions(&state).await?;
     switchboard_server::serve(listener, state.clone(), shutdown_signal()).await?;

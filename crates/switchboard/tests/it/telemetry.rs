@@ -72,6 +72,41 @@ fn int(span: &Span, key: &str) -> Option<i64> {
     }
 }
 
+/// An OTLP/gRPC trace receiver (the official `TraceService`) on a free port.
+async fn grpc_receiver() -> (String, Arc<Mutex<Vec<Span>>>) {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+        TraceService, TraceServiceServer,
+    };
+    struct Collector(Arc<Mutex<Vec<Span>>>);
+    #[tonic::async_trait]
+    impl TraceService for Collector {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            let mut sink = self.0.lock().unwrap();
+            for resource in request.into_inner().resource_spans {
+                for scope in resource.scope_spans {
+                    sink.extend(scope.spans);
+                }
+            }
+            Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        }
+    }
+    let spans: Arc<Mutex<Vec<Span>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let service = TraceServiceServer::new(Collector(spans.clone()));
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap()
+    });
+    (url, spans)
+}
+
 /// Waits until `done` holds for the spans received (the exporter batches).
 async fn spans_until(spans: &Mutex<Vec<Span>>, done: impl Fn(&[Span]) -> bool) -> Vec<Span> {
     for _ in 0..200 {
@@ -248,4 +283,57 @@ async fn content_reaches_spans_only_with_the_opt_in_and_an_organization_that_kee
     assert_eq!(dropped.status(), 200);
     let spans_now = spans_until(&spans, |s| server_spans(s).len() >= 2).await;
     assert!(!format!("{spans_now:?}").contains("dropped-canary-2"));
+}
+
+#[tokio::test]
+async fn spans_are_exported_over_grpc_too() {
+    let (endpoint, spans) = grpc_receiver().await;
+    let env = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(), "grpc".to_owned()),
+        ("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned()),
+    ];
+    let gateway = Gateway::start_with(Backend::Sqlite, SimConfig::default(), env).await;
+    let answer = gateway
+        .post(
+            "/v1/messages",
+            &json!({
+                "provider": "anthropic", "model": "claude-sonnet-4-5-20250929", "max_tokens": 32,
+                "messages": [{ "role": "user", "content": "over grpc" }],
+            }),
+        )
+        .await;
+    assert_eq!(answer.status(), 200);
+    let spans = spans_until(&spans, |s| !server_spans(s).is_empty()).await;
+    let server = server_spans(&spans)[0];
+    assert_eq!(server.name, "chat claude-sonnet-4-5-20250929");
+    assert_eq!(
+        text(server, "gen_ai.provider.name").as_deref(),
+        Some("anthropic")
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_otlp_protocol_stops_the_server_with_a_clear_message() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("serve")
+        .env(
+            "SWITCHBOARD_DATABASE_URL",
+            format!(
+                "sqlite://{}/never-created/x.db",
+                std::env::temp_dir().display()
+            ),
+        )
+        .env("SWITCHBOARD_LISTEN", "127.0.0.1:0")
+        .env("SWITCHBOARD_MASTER_KEY", crate::harness::TEST_MASTER_KEY)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/carrier-pigeon")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unsupported OTLP protocol 'http/carrier-pigeon'"),
+        "{stderr}"
+    );
 }

@@ -9,6 +9,36 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+impl ConnectionCounts {
+    fn render(&self, out: &mut String) {
+        let rows = [
+            (
+                "switchboard_connections_open",
+                "gauge",
+                "Open client connections.",
+                &self.open,
+            ),
+            (
+                "switchboard_connections_refused_total",
+                "counter",
+                "Connections closed at once because the connection cap was reached.",
+                &self.refused,
+            ),
+            (
+                "switchboard_connections_timed_out_total",
+                "counter",
+                "Connections closed for overstaying the header or idle timeout.",
+                &self.timed_out,
+            ),
+        ];
+        for (name, kind, help, value) in rows {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
+    }
+}
+
 /// Latency bucket bounds, in seconds.
 const BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
@@ -19,6 +49,18 @@ pub struct Metrics {
     routes: Mutex<BTreeMap<RouteKey, RouteStats>>,
     /// Handlers that panicked (each answered 500 by [`crate::panics`]).
     panics: AtomicU64,
+    pub connections: ConnectionCounts,
+}
+
+/// Client connections, as the accept loop sees them (see [`crate::listener`]).
+#[derive(Default)]
+pub struct ConnectionCounts {
+    /// Open now.
+    pub open: AtomicU64,
+    /// Closed at once because the connection cap was reached.
+    pub refused: AtomicU64,
+    /// Closed for overstaying the header or idle timeout.
+    pub timed_out: AtomicU64,
 }
 
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -75,6 +117,7 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE switchboard_http_panics_total counter");
         let panics = self.panics.load(Ordering::Relaxed);
         let _ = writeln!(out, "switchboard_http_panics_total {panics}");
+        self.connections.render(&mut out);
         let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         let _ = writeln!(
             out,

@@ -10,6 +10,7 @@ use crate::dataplane::Snapshots;
 use crate::interactions::Interactions;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
+use crate::shutdown::Shutdown;
 
 /// Cheap to clone: one reference count.
 #[derive(Clone)]
@@ -24,6 +25,9 @@ pub struct Inner {
     pub settings: Settings,
     pub metrics: Metrics,
     pub interactions: Interactions,
+    /// The graceful-shutdown phase (readiness, the accept loop, deadlines and streams
+    /// follow it).
+    pub shutdown: Shutdown,
     pub started: Instant,
 }
 
@@ -44,6 +48,7 @@ impl AppState {
             settings,
             metrics: Metrics::default(),
             interactions,
+            shutdown: Shutdown::default(),
             started: Instant::now(),
         }))
     }

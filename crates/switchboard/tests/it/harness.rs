@@ -403,6 +403,8 @@ fn base_env(dir: &std::path::Path, database_url: &str, keys: &KeySource) -> Vec<
             dir.join("master.key").display().to_string(),
         ),
         ("SWITCHBOARD_LOG".into(), "debug,sqlx=warn".into()),
+        // No load balancer to wait for: SIGTERM closes the listener at once.
+        ("SWITCHBOARD_SHUTDOWN_DRAIN_SECONDS".into(), "0".into()),
     ];
     if let KeySource::Env(value) = keys {
         env.push(("SWITCHBOARD_MASTER_KEY".into(), value.clone()));

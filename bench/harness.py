@@ -199,6 +199,8 @@ class Bench:
             "SWITCHBOARD_MANAGED_OPENAI_API_KEY": self.sim_key,
             "SWITCHBOARD_MANAGED_ANTHROPIC_API_KEY": self.sim_key,
             "SWITCHBOARD_LOG": os.environ.get("BENCH_GATEWAY_LOG", "info"),
+            # No load balancer to wait for: SIGTERM closes the listener at once.
+            "SWITCHBOARD_SHUTDOWN_DRAIN_SECONDS": "0",
         }
 
     def start_gateway(self):

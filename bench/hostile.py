@@ -60,6 +60,7 @@ class Attack:
         self.slowloris_closed = 0
         self.slowloris_longest_s = 0.0
         self.slow_readers_ended = 0
+        self.slow_reader_statuses = {}
         self.body_statuses = {}
 
 
@@ -106,8 +107,13 @@ async def slow_reader(port, token, body, attack):
     writer.write(head + body)
     try:
         await writer.drain()
+        first = True
         while not attack.stop.is_set():
             got = await reader.read(1024)
+            if first:
+                status = got[9:12].decode(errors="replace") if got else "closed"
+                attack.slow_reader_statuses[status] = attack.slow_reader_statuses.get(status, 0) + 1
+                first = False
             if not got:
                 attack.slow_readers_ended += 1
                 return
@@ -207,6 +213,7 @@ async def scenario(port, token, pid, sizes):
         "slowloris_closed_by_gateway": attack.slowloris_closed,
         "slowloris_longest_held_s": round(attack.slowloris_longest_s, 1),
         "slow_readers_ended_early": attack.slow_readers_ended,
+        "slow_reader_statuses": attack.slow_reader_statuses,
         "huge_body_statuses": attack.body_statuses,
     }
 

@@ -196,14 +196,10 @@ async fn accept_loop(
         }
         let (router, builder, state) = (router.clone(), builder.clone(), state.clone());
         tokio::spawn(async move {
-            let counts = &state.metrics.connections;
-            counts.open.fetch_add(1, Ordering::Relaxed);
-            connection(tcp, router, builder, state.clone()).await;
-            state
-                .metrics
-                .connections
-                .open
-                .fetch_sub(1, Ordering::Relaxed);
+            let open = &state.metrics.connections.open;
+            open.fetch_add(1, Ordering::Relaxed);
+            connection(tcp, router, builder, &state).await;
+            open.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
     }
@@ -229,7 +225,7 @@ async fn connection(
     tcp: TcpStream,
     router: Router,
     builder: Arc<auto::Builder<TokioExecutor>>,
-    state: AppState,
+    state: &AppState,
 ) {
     let activity = Activity::new();
     let io = TokioIo::new(WatchedIo::new(tcp, activity.clone()));

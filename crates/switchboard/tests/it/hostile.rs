@@ -188,9 +188,9 @@ async fn a_slow_body_is_answered_408_in_the_callers_format_and_the_connection_cl
 
 #[tokio::test]
 async fn the_connection_cap_refuses_at_once_keeps_probes_reachable_and_recovers() {
-    const CAP: usize = 16;
+    const CAP: usize = 256;
     let server = server(&[
-        ("SWITCHBOARD_MAX_CONNECTIONS", "16"),
+        ("SWITCHBOARD_MAX_CONNECTIONS", "256"),
         ("SWITCHBOARD_HEADER_TIMEOUT_SECONDS", "60"),
         ("SWITCHBOARD_OPS_LISTEN", "127.0.0.1:0"),
     ])
@@ -211,7 +211,7 @@ async fn the_connection_cap_refuses_at_once_keeps_probes_reachable_and_recovers(
     };
     assert!(open.await, "the held connections are open");
     // Beyond the cap: accepted and closed at once (well before the 60 s header timeout).
-    for _ in 0..5 {
+    for _ in 0..50 {
         let mut extra = connect(&server.base_url).await;
         let _ = extra
             .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -222,7 +222,9 @@ async fn the_connection_cap_refuses_at_once_keeps_probes_reachable_and_recovers(
             "refused without an answer"
         );
     }
-    assert!(metric(&ops, "switchboard_connections_refused_total").await >= 5);
+    assert!(metric(&ops, "switchboard_connections_refused_total").await >= 50);
+    // Still at the cap: the held connections were not dropped to make room.
+    assert!(metric(&ops, "switchboard_connections_open").await >= CAP as u64);
     // Probes on the operations listener still get in.
     let ready = reqwest::get(format!("{ops}/readyz")).await.unwrap();
     assert_eq!(ready.status(), 200);
@@ -282,6 +284,77 @@ async fn an_idle_keep_alive_connection_is_closed_but_a_busy_one_is_not() {
         .await
         .unwrap();
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+}
+
+/// Catalogue 27: a body over the limit is refused (413) once the limit is passed, whether it
+/// declares its length, is chunked, or lies about it; the rest is never read.
+#[tokio::test]
+async fn oversized_bodies_are_refused_without_being_read_whole() {
+    let server = server(&[("SWITCHBOARD_MAX_BODY_BYTES", "4096")]).await;
+    let org = server.org("acme");
+    let head = |framing: &str| {
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+             content-type: application/json\r\n{framing}\r\n",
+            org.member
+        )
+    };
+    // A declared 100 MB body: refused after the first few KiB, the rest never sent.
+    let mut declared = connect(&server.base_url).await;
+    declared
+        .write_all(head("Content-Length: 100000000\r\n").as_bytes())
+        .await
+        .unwrap();
+    let _ = declared.write_all(&[b' '; 8192]).await;
+    let (raw, closed) = read_to_close(&mut declared, Duration::from_secs(10)).await;
+    assert_eq!(
+        statuses(&raw),
+        vec![413],
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    assert!(
+        closed,
+        "the connection is closed instead of draining 100 MB"
+    );
+    // Chunked, over the limit.
+    let mut chunked = connect(&server.base_url).await;
+    let mut request = head("Transfer-Encoding: chunked\r\n").into_bytes();
+    for _ in 0..4 {
+        request.extend_from_slice(format!("{:x}\r\n", 2048).as_bytes());
+        request.extend_from_slice(&[b' '; 2048]);
+        request.extend_from_slice(b"\r\n");
+    }
+    let _ = chunked.write_all(&request).await;
+    let (raw, closed) = read_to_close(&mut chunked, Duration::from_secs(10)).await;
+    assert_eq!(
+        statuses(&raw),
+        vec![413],
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    assert!(closed);
+    // A lying Content-Length (2 bytes declared, 1 MiB sent): only the declared bytes are the
+    // body; the rest is read as a request head, refused, and the connection closed.
+    let mut lying = connect(&server.base_url).await;
+    let mut request = head("Content-Length: 2\r\n").into_bytes();
+    request.extend_from_slice(b"{}");
+    request.extend_from_slice(&[b'x'; 1024 * 1024]);
+    let _ = lying.write_all(&request).await;
+    let (raw, closed) = read_to_close(&mut lying, Duration::from_secs(10)).await;
+    let seen = statuses(&raw);
+    assert!(closed, "{seen:?}");
+    // The 2-byte body is answered as what it is (no provider configured here: 503), then the
+    // megabyte after it is a head too large and the connection closes.
+    assert!(
+        !seen.is_empty() && seen.len() <= 2,
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    assert!(
+        seen.iter().all(|s| *s >= 400),
+        "nothing else is served: {seen:?}"
+    );
 }
 
 /// Raw framings that smuggle or confuse: none may reach a route.

@@ -49,21 +49,20 @@ impl Guarded {
 /// The middleware (`axum::middleware::from_fn_with_state(Guarded::new(..), guard)`).
 pub async fn guard(State(guarded): State<Guarded>, request: Request, next: Next) -> Response {
     let http1 = request.version() < Version::HTTP_2;
-    let received = Arc::new(AtomicBool::new(false));
-    let request = watch_body(request, &received);
+    let (request, arrival) = watch_body(request);
+    let received = || arrival.as_ref().is_none_or(|a| a.load(Ordering::Acquire));
     let response = next.run(request);
     let body_due = tokio::time::sleep(guarded.state.settings.connections.body_timeout);
     let expired = guarded.state.shutdown.reached(Phase::Expired);
     tokio::pin!(response, body_due, expired);
-    let mut body_checked = received.load(Ordering::Acquire);
+    let mut body_checked = received();
     loop {
         tokio::select! {
             response = &mut response => {
-                let unread = !received.load(Ordering::Acquire);
-                return if http1 && unread { close_after(response) } else { response };
+                return if http1 && !received() { close_after(response) } else { response };
             }
             () = &mut body_due, if !body_checked => {
-                if received.load(Ordering::Acquire) {
+                if received() {
                     body_checked = true;
                     continue;
                 }
@@ -80,18 +79,22 @@ pub async fn guard(State(guarded): State<Guarded>, request: Request, next: Next)
     }
 }
 
-/// Wraps the body so that its complete arrival is noted (an empty body at once).
-fn watch_body(request: Request, received: &Arc<AtomicBool>) -> Request {
+/// Wraps a body that is still to come so that its complete arrival is noted (the flag);
+/// an empty body needs nothing.
+fn watch_body(request: Request) -> (Request, Option<Arc<AtomicBool>>) {
     let (parts, body) = request.into_parts();
     if body.is_end_stream() {
-        received.store(true, Ordering::Release);
-        return Request::from_parts(parts, body);
+        return (Request::from_parts(parts, body), None);
     }
+    let received = Arc::new(AtomicBool::new(false));
     let watched = WatchedBody {
         inner: body,
         received: received.clone(),
     };
-    Request::from_parts(parts, Body::new(watched))
+    (
+        Request::from_parts(parts, Body::new(watched)),
+        Some(received),
+    )
 }
 
 /// HTTP/1: hyper closes the connection after this response.

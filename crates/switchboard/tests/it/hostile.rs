@@ -357,6 +357,68 @@ async fn oversized_bodies_are_refused_without_being_read_whole() {
     );
 }
 
+/// Catalogue 13: path and host spellings that try to reach an admin route around its
+/// authorization, on a raw socket (HTTP clients normalize them away). A member never gets
+/// the admin list, and no header rewrites which route answers.
+#[tokio::test]
+async fn path_and_host_spellings_never_bypass_authorization() {
+    let server = server(&[]).await;
+    let org = server.org("acme");
+    let admin_list = |raw: &[u8]| String::from_utf8_lossy(raw).contains("admin@acme.test");
+    let targets = [
+        "/v1/users",
+        "//v1/users",
+        "/v1//users",
+        "/v1/../v1/users",
+        "/v1/./users",
+        "/v1/%2e%2e/v1/users",
+        "/v1/%2E%2E/v1/users",
+        "/V1/USERS",
+        "/v1/users/",
+        "/v1/users?",
+        "/v1/users%2f",
+        "/v1/users;x",
+        "http://x/v1/users",
+    ];
+    for target in targets {
+        for host in ["x", "x/?", "localhost:1/admin"] {
+            let mut stream = connect(&server.base_url).await;
+            let request = format!(
+                "GET {target} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
+                 X-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Host: admin\r\n\
+                 X-Original-URL: /v1/users\r\nConnection: close\r\n\r\n",
+                org.member
+            );
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let (raw, _) = read_to_close(&mut stream, Duration::from_secs(10)).await;
+            let seen = statuses(&raw);
+            assert_eq!(
+                seen.len(),
+                1,
+                "{target} {host}: {}",
+                String::from_utf8_lossy(&raw)
+            );
+            assert!(
+                seen[0] >= 400 && !admin_list(&raw),
+                "{target} with Host {host}: a member reached the admin list: {seen:?}"
+            );
+        }
+    }
+    // A rewrite header never changes which route answers.
+    let mut stream = connect(&server.base_url).await;
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         X-Original-URL: /v1/users\r\nX-Rewrite-URL: /v1/users\r\nConnection: close\r\n\r\n",
+        org.admin
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let (raw, _) = read_to_close(&mut stream, Duration::from_secs(10)).await;
+    assert_eq!(statuses(&raw), vec![200]);
+    assert!(!admin_list(&raw), "{}", String::from_utf8_lossy(&raw));
+    // The admin does reach it (the spelling the router knows).
+    server.get("/v1/users", &org.admin).await.expect(200);
+}
+
 /// Raw framings that smuggle or confuse: none may reach a route.
 #[tokio::test]
 async fn smuggling_framings_are_refused_on_raw_sockets() {

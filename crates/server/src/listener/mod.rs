@@ -28,6 +28,9 @@ use watchdog::{Activity, WatchedIo};
 use crate::shutdown::{FINAL_FLUSH, Phase};
 use crate::state::AppState;
 
+/// How long an idle HTTP/2 connection sent GOAWAY may take to close before it is cut.
+const GOAWAY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Open connections at most on the operations listener (probes and scrapers).
 const OPS_MAX_CONNECTIONS: usize = 64;
 
@@ -219,8 +222,8 @@ async fn accept_failed(error: &std::io::Error) {
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
 }
 
-/// One connection, until it ends, overstays its header or idle timeout, or the shutdown
-/// halts it.
+/// One connection, until it ends, overstays its header or idle timeout (HTTP/1: dropped;
+/// HTTP/2: sent GOAWAY), or the shutdown halts it.
 async fn connection(
     tcp: TcpStream,
     router: Router,
@@ -241,7 +244,9 @@ async fn connection(
     let closing = state.shutdown.reached(Phase::Closing);
     let halted = state.shutdown.reached(Phase::Halted);
     tokio::pin!(expired, closing, halted);
-    let mut told_to_close = false;
+    let cut = tokio::time::sleep(GOAWAY_PATIENCE);
+    tokio::pin!(cut);
+    let (mut told_to_close, mut overstayed) = (false, false);
     loop {
         tokio::select! {
             result = conn.as_mut() => {
@@ -250,10 +255,19 @@ async fn connection(
                 }
                 return;
             }
-            () = &mut expired => {
+            () = &mut expired, if !overstayed => {
                 state.metrics.connections.timed_out.fetch_add(1, Ordering::Relaxed);
-                return;
+                if !activity.speaks_http2() {
+                    return;
+                }
+                // Idle HTTP/2: GOAWAY, and the connection ends as soon as the client sees it
+                // (or is cut if the client never answers).
+                overstayed = true;
+                conn.as_mut().graceful_shutdown();
+                told_to_close = true;
+                cut.as_mut().reset(tokio::time::Instant::now() + GOAWAY_PATIENCE);
             }
+            () = &mut cut, if overstayed => return,
             () = &mut closing, if !told_to_close => {
                 conn.as_mut().graceful_shutdown();
                 told_to_close = true;

@@ -100,6 +100,12 @@ impl Activity {
         self.changed.notify_one();
     }
 
+    /// Whether a request on this connection came over HTTP/2 (an overstaying HTTP/2
+    /// connection is sent GOAWAY rather than cut).
+    pub fn speaks_http2(&self) -> bool {
+        self.state().http2
+    }
+
     /// When the connection must be closed if nothing changes; `None` while a request is in
     /// flight (its body and response have deadlines of their own).
     fn deadline(&self, limits: &ConnectionLimits) -> Option<Instant> {

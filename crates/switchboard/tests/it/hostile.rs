@@ -284,6 +284,40 @@ async fn an_idle_keep_alive_connection_is_closed_but_a_busy_one_is_not() {
         .await
         .unwrap();
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    // An idle HTTP/2 connection is closed too (sent GOAWAY): counted once its client keeps
+    // it open past the idle timeout. (Metrics are read on connections the client closes.)
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = metric_once(base, "switchboard_connections_timed_out_total").await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let response = h2.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    let mut closed = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if metric_once(base, "switchboard_connections_timed_out_total").await > before {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the idle HTTP/2 connection is closed");
+}
+
+/// One `/metrics` sample, read on a connection this side closes (so it is never counted as
+/// timed out itself).
+async fn metric_once(base_url: &str, name: &str) -> u64 {
+    let mut stream = connect(base_url).await;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (raw, _) = read_to_close(&mut stream, Duration::from_secs(10)).await;
+    String::from_utf8_lossy(&raw)
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
 }
 
 /// Catalogue 27: a body over the limit is refused (413) once the limit is passed, whether it

@@ -31,8 +31,12 @@ def rss_kib(pid):
         return None
 
 
+REFUSALS = {}
+
+
 async def http_post(port, path, token, body, read_limit=None):
-    """One request on a fresh connection; returns (status, seconds)."""
+    """One request on a fresh connection; returns (status, seconds). The first body of each
+    refusal status is kept in REFUSALS (why the gateway refused)."""
     started = time.perf_counter()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -49,6 +53,8 @@ async def http_post(port, path, token, body, read_limit=None):
                 break
             raw += more
         status = int(raw[9:12]) if raw.startswith(b"HTTP/1.1 ") else 0
+        if status >= 400 and status not in REFUSALS:
+            REFUSALS[status] = raw.split(b"\r\n\r\n", 1)[-1][:300].decode(errors="replace")
         return status, time.perf_counter() - started
     finally:
         writer.close()
@@ -136,23 +142,24 @@ async def huge_body(port, token, body, attack):
 
 
 async def normal_requests(port, token, body, until):
-    """Normal requests one at a time until `until` is set: latencies (ms) and failures."""
-    latencies, failures = [], 0
+    """Normal requests one at a time until `until` is set: latencies (ms) of the answered
+    ones and the count of every status."""
+    latencies, statuses = [], {}
     while not until.is_set():
         try:
             status, seconds = await http_post(port, "/v1/chat/completions", token, body)
         except OSError:
-            status, seconds = 0, None
+            status, seconds = "connection_error", None
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
         if status == 200:
             latencies.append(seconds * 1000.0)
         else:
-            failures += 1
             await asyncio.sleep(0.05)
-    return latencies, failures
+    return latencies, statuses
 
 
 def chat(text, stream=False, pad=0):
-    body = {"model": "gpt-5", "provider": "openai", "max_tokens": 64,
+    body = {"model": "gpt-5", "provider": "openai",
             "messages": [{"role": "user", "content": text}]}
     if pad:
         body["messages"].insert(0, {"role": "system", "content": "x" * pad})
@@ -189,7 +196,7 @@ async def scenario(port, token, pid, sizes):
         peak = max(peak, rss_kib(pid) or 0)
     done.set()
     attack.stop.set()
-    during_lat, during_failures = await normal
+    during_lat, during_statuses = await normal
     await asyncio.gather(*tasks, return_exceptions=True)
     end_rss = rss_kib(pid)
     await asyncio.sleep(sizes["after_s"])
@@ -203,7 +210,7 @@ async def scenario(port, token, pid, sizes):
         "sizes": sizes,
         "normal_before_ms": ms(before_lat),
         "normal_during_ms": ms(during_lat),
-        "normal_during_failures": during_failures,
+        "normal_during_statuses": during_statuses,
         "rss_idle_kib": idle_rss,
         "rss_peak_kib": peak,
         "rss_at_end_kib": end_rss,
@@ -215,6 +222,7 @@ async def scenario(port, token, pid, sizes):
         "slow_readers_ended_early": attack.slow_readers_ended,
         "slow_reader_statuses": attack.slow_reader_statuses,
         "huge_body_statuses": attack.body_statuses,
+        "refusal_bodies": {str(k): v for k, v in REFUSALS.items()},
     }
 
 

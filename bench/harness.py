@@ -217,6 +217,8 @@ class Bench:
             "SWITCHBOARD_MANAGED_OPENAI_API_KEY": self.sim_key,
             "SWITCHBOARD_MANAGED_ANTHROPIC_API_KEY": self.sim_key,
             "SWITCHBOARD_LOG": os.environ.get("BENCH_GATEWAY_LOG", "info"),
+            # No load balancer to wait for: SIGTERM closes the listener at once.
+            "SWITCHBOARD_SHUTDOWN_DRAIN_SECONDS": "0",
         }
 
     def start_gateway(self):
@@ -575,6 +577,15 @@ api_key_location = "env::SIM_OPENAI_KEY"
                                         for k, v in res["targets"].items()}))
         return res
 
+    def sc_hostile(self):
+        import hostile
+        res = hostile.run(self.gw_port, self.token, self.gw_pid, self.smoke)
+        self.results["scenarios"]["hostile"] = res
+        log("hostile", json.dumps({k: res[k] for k in (
+            "normal_before_ms", "normal_during_ms", "rss_idle_kib", "rss_peak_kib",
+            "rss_after_kib", "slowloris_closed_by_gateway", "slowloris_longest_held_s")}))
+        return res
+
     def sc_throughput(self, names):
         perf = None
         if os.environ.get("BENCH_PERF_OUT"):
@@ -731,6 +742,8 @@ api_key_location = "env::SIM_OPENAI_KEY"
                 self.sc_c1(f"body_{label}", "Hello", self.n(5, 1),
                            self.n(40 if big else 200, 3), self.n(5, 1),
                            everyone, pad_to=size)
+        if want("hostile"):
+            self.sc_hostile()
         for p in peers:
             self.procs.stop(p)
         if want("growth"):
@@ -775,7 +788,7 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-pin", action="store_true")
-    ap.add_argument("--only", default="", help="comma list: c1,stream,throughput,recording,tracing,many,bodies,growth")
+    ap.add_argument("--only", default="", help="comma list: c1,stream,throughput,recording,tracing,many,bodies,hostile,growth")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, DB)")
     ap.add_argument("--name", default=None,

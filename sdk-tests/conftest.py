@@ -96,6 +96,7 @@ def gateway(sim):
         "SWITCHBOARD_VERTEX_ENDPOINT": sim,
         "SWITCHBOARD_GOOGLE_TOKEN_URL": f"{sim}/token",
         "SWITCHBOARD_LOG": "warn",
+        "SWITCHBOARD_SHUTDOWN_DRAIN_SECONDS": "0",
     })
     process = subprocess.Popen([BINARY, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"

@@ -47,6 +47,7 @@ export async function startServer(backend, extraEnv = {}) {
     SWITCHBOARD_MASTER_KEY: MASTER_KEY,
     SWITCHBOARD_MASTER_KEY_FILE: join(dir, "master.key"),
     SWITCHBOARD_LOG: "info",
+    SWITCHBOARD_SHUTDOWN_DRAIN_SECONDS: "0",
     ...extraEnv,
   };
   const child = spawn(binary, ["serve"], {

@@ -4,16 +4,20 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod dataplane;
+pub mod deadlines;
 pub mod egress_check;
 pub mod error;
 pub mod extract;
 pub mod inference;
 pub mod interactions;
+pub mod listener;
 pub mod metrics;
 pub mod openapi;
 pub mod panics;
+pub mod request_id;
 pub mod routes;
 pub mod settings;
+pub mod shutdown;
 pub mod state;
 pub mod ui;
 pub mod validation;
@@ -22,14 +26,15 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use inference::Surface;
+pub use listener::{Listeners, serve};
 use panics::ErrorFormat;
+use request_id::HEADER as REQUEST_ID;
 pub use settings::{Settings, TelemetrySettings};
 pub use state::AppState;
 
@@ -38,11 +43,11 @@ use routes::{
     tokens, users,
 };
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
 /// Every route, then the cross-cutting layers: a panic caught per group of routes and
-/// answered 500 in that group's error format, request ids (set, propagated to the response),
-/// and one access-log line plus metrics per matched request (a caught panic included).
+/// answered 500 in that group's error format, the body and shutdown deadlines per group
+/// (answered in the same format), request ids (a client's kept only when plain, else
+/// generated; propagated to the response), and one access-log line plus metrics per matched
+/// request (a caught panic included).
 pub fn router(state: AppState) -> Router {
     // Management writes (API and web UI) bring the data plane's snapshots up to date before
     // answering; inference routes must not pay for that (a database read per request).
@@ -51,24 +56,63 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             sync_after_write,
         ))
-        .layer(panics::layer(&state, ErrorFormat::Port));
-    let openai = test_panics(openai_routes())
-        .layer(panics::layer(&state, ErrorFormat::Surface(Surface::OpenAi)));
-    let anthropic = test_panics(anthropic_routes()).layer(panics::layer(
+        .layer(panics::layer(&state, ErrorFormat::Port))
+        .layer(middleware::from_fn_with_state(
+            deadlines::Guarded::new(&state, ErrorFormat::Port),
+            deadlines::guard,
+        ));
+    let openai = guarded(
         &state,
+        openai_routes(),
+        ErrorFormat::Surface(Surface::OpenAi),
+    );
+    let anthropic = guarded(
+        &state,
+        anthropic_routes(),
         ErrorFormat::Surface(Surface::Anthropic),
-    ));
-    let invoke = test_panics(invoke_routes()).layer(panics::layer(&state, ErrorFormat::Port));
-    Router::new()
-        .merge(management)
-        .merge(invoke)
-        .merge(openai)
-        .merge(anthropic)
+    );
+    let invoke = guarded(&state, invoke_routes(), ErrorFormat::Port);
+    with_request_ids(
+        Router::new()
+            .merge(management)
+            .merge(invoke)
+            .merge(openai)
+            .merge(anthropic)
+            .route_layer(middleware::from_fn_with_state(state.clone(), access_log))
+            .fallback(not_found),
+    )
+    .with_state(state)
+}
+
+/// The operations endpoints alone, for the optional operations listener
+/// (`SWITCHBOARD_OPS_LISTEN`): probes and scrapers keep their own connections there, so
+/// they get in when the main port is at its connection cap.
+pub fn ops_router(state: AppState) -> Router {
+    let routes = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), access_log))
-        .fallback(not_found)
+        .fallback(not_found);
+    with_request_ids(routes).with_state(state)
+}
+
+/// A client's request id kept only when plain, else one generated; sent back either way.
+fn with_request_ids(routes: Router<AppState>) -> Router<AppState> {
+    routes
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .with_state(state)
+        .layer(middleware::map_request(request_id::sanitize))
+}
+
+/// A group of data-plane routes with its catch-panic and deadline layers.
+fn guarded(state: &AppState, routes: Router<AppState>, format: ErrorFormat) -> Router<AppState> {
+    test_panics(routes)
+        .layer(panics::layer(state, format))
+        .layer(middleware::from_fn_with_state(
+            deadlines::Guarded::new(state, format),
+            deadlines::guard,
+        ))
 }
 
 /// In debug builds run by the tests, requests carrying the test header panic (see
@@ -208,25 +252,4 @@ async fn sync_after_write(State(state): State<AppState>, request: Request, next:
         );
     }
     response
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight
-/// requests.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::warn!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    // A `Router` given directly is rebuilt for every connection (`with_state` per accept:
-    // ~90 boxed route clones and an 18 KiB map, measured with heaptrack); the make-service
-    // hands each connection an `Arc` clone of the one built here.
-    axum::serve(listener, router(state).into_make_service())
-        .with_graceful_shutdown(shutdown)
-        .await
 }

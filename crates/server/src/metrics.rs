@@ -4,12 +4,36 @@
 //! recorder (`switchboard_telemetry::prometheus`), together with the data plane's per-model
 //! series (`switchboard_telemetry::gen_ai`), so one scrape shows both.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use switchboard_telemetry::names;
 
 #[derive(Default)]
-pub struct Metrics(());
+pub struct Metrics {
+    pub connections: ConnectionCounts,
+}
+
+/// Client connections, as the accept loop sees them (see [`crate::listener`]): plain
+/// atomics on the accept path, published to the recorder at scrape time.
+#[derive(Default)]
+pub struct ConnectionCounts {
+    /// Open now.
+    pub open: AtomicU64,
+    /// Closed at once because the connection cap was reached.
+    pub refused: AtomicU64,
+    /// Closed for overstaying the header or idle timeout.
+    pub timed_out: AtomicU64,
+}
+
+impl ConnectionCounts {
+    fn publish(&self) {
+        let read = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        metrics::gauge!(names::CONNECTIONS_OPEN).set(read(&self.open) as f64);
+        metrics::counter!(names::CONNECTIONS_REFUSED).absolute(read(&self.refused));
+        metrics::counter!(names::CONNECTIONS_TIMED_OUT).absolute(read(&self.timed_out));
+    }
+}
 
 impl Metrics {
     /// Counts a request by method, route template and status. The route template comes
@@ -34,6 +58,7 @@ impl Metrics {
         metrics::gauge!(names::UPTIME).set(uptime.as_secs_f64());
         metrics::gauge!(names::RECORDER_QUEUE_DEPTH).set(recorder_queue_depth as f64);
         metrics::counter!(names::HTTP_PANICS).increment(0);
+        self.connections.publish();
         switchboard_telemetry::prometheus::render()
     }
 }

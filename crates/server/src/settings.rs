@@ -24,6 +24,12 @@ pub struct Settings {
     pub stream_idle_timeout: std::time::Duration,
     /// Recorder queue, managed-provider limits and the content purge.
     pub interactions: crate::interactions::InteractionSettings,
+    /// Per-connection timeouts and size limits, and the connection cap.
+    pub connections: crate::listener::ConnectionLimits,
+    /// The drain and grace periods of a graceful shutdown.
+    pub shutdown: crate::shutdown::ShutdownSettings,
+    /// Where the operations endpoints are also served, on connections of their own.
+    pub ops_listen: Option<SocketAddr>,
     pub telemetry: TelemetrySettings,
 }
 

@@ -10,6 +10,7 @@ use crate::dataplane::Snapshots;
 use crate::interactions::Interactions;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
+use crate::shutdown::Shutdown;
 use switchboard_telemetry::{RequestSpan, SeriesPolicy, Tracing};
 
 /// Cheap to clone: one reference count.
@@ -27,6 +28,9 @@ pub struct Inner {
     pub interactions: Interactions,
     /// OpenTelemetry traces, when the `OTEL_*` variables turn them on.
     pub tracing: Option<Tracing>,
+    /// The graceful-shutdown phase (readiness, the accept loop, deadlines and streams
+    /// follow it).
+    pub shutdown: Shutdown,
     pub started: Instant,
 }
 
@@ -53,6 +57,7 @@ impl AppState {
             metrics: Metrics::default(),
             interactions,
             tracing,
+            shutdown: Shutdown::default(),
             started: Instant::now(),
         }))
     }

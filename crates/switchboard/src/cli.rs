@@ -127,6 +127,36 @@ pub struct SettingArgs {
         hide_env_values = true
     )]
     pub managed_anthropic_api_key: Option<String>,
+    /// A connection that has not sent its request head within this is closed (seconds).
+    #[arg(long, env = "SWITCHBOARD_HEADER_TIMEOUT_SECONDS", global = true)]
+    pub header_timeout_seconds: Option<u64>,
+    /// A request body not fully received within this is answered 408 (seconds).
+    #[arg(long, env = "SWITCHBOARD_BODY_TIMEOUT_SECONDS", global = true)]
+    pub body_timeout_seconds: Option<u64>,
+    /// An idle keep-alive connection is closed after this (seconds).
+    #[arg(long, env = "SWITCHBOARD_IDLE_TIMEOUT_SECONDS", global = true)]
+    pub idle_timeout_seconds: Option<u64>,
+    /// Open client connections at most; beyond it new ones are closed at once.
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
+    /// Request header fields at most (more: 431).
+    #[arg(long, env = "SWITCHBOARD_MAX_HEADERS", global = true)]
+    pub max_headers: Option<usize>,
+    /// Bytes of a request head at most (more: 431).
+    #[arg(long, env = "SWITCHBOARD_MAX_HEADER_BYTES", global = true)]
+    pub max_header_bytes: Option<usize>,
+    /// Concurrent streams per HTTP/2 connection.
+    #[arg(long, env = "SWITCHBOARD_HTTP2_MAX_STREAMS", global = true)]
+    pub http2_max_streams: Option<u32>,
+    /// On SIGTERM: seconds between readiness failing and the listener closing.
+    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_DRAIN_SECONDS", global = true)]
+    pub shutdown_drain_seconds: Option<u64>,
+    /// On SIGTERM: seconds in-flight requests get once the listener is closed.
+    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_SECONDS", global = true)]
+    pub shutdown_grace_seconds: Option<u64>,
+    /// Also serve /healthz, /readyz and /metrics here, on connections of their own.
+    #[arg(long, env = "SWITCHBOARD_OPS_LISTEN", global = true)]
+    pub ops_listen: Option<String>,
     /// The platform's AWS identity that assumes customers' Bedrock roles.
     #[arg(long, env = "SWITCHBOARD_AWS_ACCESS_KEY_ID", global = true)]
     pub aws_access_key_id: Option<String>,

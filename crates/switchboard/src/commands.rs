@@ -97,16 +97,30 @@ async fn serve(settings: Resolved) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
     let addr = listener.local_addr()?;
+    let ops = match settings.server.ops_listen {
+        Some(ops_addr) => Some(
+            tokio::net::TcpListener::bind(ops_addr)
+                .await
+                .with_context(|| format!("cannot listen on {ops_addr}"))?,
+        ),
+        None => None,
+    };
+    let ops_addr = ops.as_ref().map(|l| l.local_addr()).transpose()?;
     let snapshots = Snapshots::new(store.clone()).await?;
     snapshots.spawn_refresher(settings.config_poll);
     snapshots.spawn_listener();
     crate::memory::spawn_trimmer(MEMORY_TRIM_CHECK);
     let egress = EgressClient::new(settings.server.egress.clone(), settings.server.timeouts)
         .context("cannot build the outbound HTTP client")?;
-    tracing::info!(%addr, backend = store.backend(), traces = tracing.is_some(), "listening");
+    let ops_addr = ops_addr.map(|a| a.to_string());
+    tracing::info!(%addr, ops_addr, backend = store.backend(), traces = tracing.is_some(), "listening");
     let state = AppState::new(store, snapshots, egress, settings.server, tracing);
     start_interactions(&state).await?;
-    switchboard_server::serve(listener, state.clone(), shutdown_signal()).await?;
+    let listeners = switchboard_server::Listeners {
+        main: listener,
+        ops,
+    };
+    switchboard_server::serve(listeners, state.clone(), shutdown_signal()).await;
     drain_interactions(&state).await;
     if let Some(tracing) = &state.tracing {
         tracing.shutdown();
@@ -159,7 +173,7 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
+    tracing::info!("shutdown signal received");
 }
 
 /// `serve` with the provider simulator on loopback as the managed provider's upstream, so

@@ -14,6 +14,9 @@ use switchboard_providers::{AwsKeys, Timeouts, UpstreamSettings};
 use switchboard_server::interactions::limits::LimitSettings;
 use switchboard_server::interactions::liveness::LivenessSettings;
 use switchboard_server::interactions::{InteractionSettings, RecordingMode};
+use switchboard_server::listener::ConnectionLimits;
+use switchboard_server::listener::limits::MIN_HEADER_BYTES;
+use switchboard_server::shutdown::ShutdownSettings;
 use switchboard_server::{Settings, TelemetrySettings};
 
 use crate::cli::SettingArgs;
@@ -65,6 +68,16 @@ struct FileSettings {
     aws_access_key_id: Option<String>,
     aws_secret_access_key: Option<String>,
     aws_session_token: Option<String>,
+    header_timeout_seconds: Option<u64>,
+    body_timeout_seconds: Option<u64>,
+    idle_timeout_seconds: Option<u64>,
+    max_connections: Option<usize>,
+    max_headers: Option<usize>,
+    max_header_bytes: Option<usize>,
+    http2_max_streams: Option<u32>,
+    shutdown_drain_seconds: Option<u64>,
+    shutdown_grace_seconds: Option<u64>,
+    ops_listen: Option<String>,
 }
 
 /// Every setting with its final value.
@@ -87,6 +100,15 @@ pub fn resolve(args: SettingArgs) -> Result<Resolved> {
         None => FileSettings::default(),
     };
     let interactions = interaction_settings(&args, &file)?;
+    let connections = connection_limits(&args, &file)?;
+    let shutdown = shutdown_settings(&args, &file)?;
+    let ops_listen = args
+        .ops_listen
+        .clone()
+        .or(file.ops_listen.clone())
+        .map(|addr| addr.parse::<SocketAddr>())
+        .transpose()
+        .context("SWITCHBOARD_OPS_LISTEN must be an address like 0.0.0.0:9091")?;
     let (timeouts, stream_idle_timeout) = upstream_timeouts(&args, &file)?;
     let listen = args.listen.or(file.listen);
     let listen: SocketAddr = listen
@@ -206,7 +228,76 @@ pub fn resolve(args: SettingArgs) -> Result<Resolved> {
                     .or(file.otel_capture_content)
                     .unwrap_or(false),
             },
+            connections,
+            shutdown,
+            ops_listen,
         },
+    })
+}
+
+/// Inbound connection limits: header, body and idle timeouts, the connection cap, header
+/// size and count, HTTP/2 streams.
+fn connection_limits(args: &SettingArgs, file: &FileSettings) -> Result<ConnectionLimits> {
+    let defaults = ConnectionLimits::default();
+    let positive = |name: &str, value: Option<usize>, default: usize| match value {
+        Some(0) => bail!("{name} must be at least 1"),
+        value => Ok(value.unwrap_or(default)),
+    };
+    let max_header_bytes = positive(
+        "SWITCHBOARD_MAX_HEADER_BYTES",
+        args.max_header_bytes.or(file.max_header_bytes),
+        defaults.max_header_bytes,
+    )?;
+    if max_header_bytes < MIN_HEADER_BYTES {
+        bail!("SWITCHBOARD_MAX_HEADER_BYTES must be at least {MIN_HEADER_BYTES}");
+    }
+    Ok(ConnectionLimits {
+        header_timeout: seconds(
+            "SWITCHBOARD_HEADER_TIMEOUT_SECONDS",
+            args.header_timeout_seconds.or(file.header_timeout_seconds),
+            defaults.header_timeout,
+        )?,
+        body_timeout: seconds(
+            "SWITCHBOARD_BODY_TIMEOUT_SECONDS",
+            args.body_timeout_seconds.or(file.body_timeout_seconds),
+            defaults.body_timeout,
+        )?,
+        idle_timeout: seconds(
+            "SWITCHBOARD_IDLE_TIMEOUT_SECONDS",
+            args.idle_timeout_seconds.or(file.idle_timeout_seconds),
+            defaults.idle_timeout,
+        )?,
+        max_connections: positive(
+            "SWITCHBOARD_MAX_CONNECTIONS",
+            args.max_connections.or(file.max_connections),
+            defaults.max_connections,
+        )?,
+        max_headers: positive(
+            "SWITCHBOARD_MAX_HEADERS",
+            args.max_headers.or(file.max_headers),
+            defaults.max_headers,
+        )?,
+        max_header_bytes,
+        http2_max_streams: match args.http2_max_streams.or(file.http2_max_streams) {
+            Some(0) => bail!("SWITCHBOARD_HTTP2_MAX_STREAMS must be at least 1"),
+            value => value.unwrap_or(defaults.http2_max_streams),
+        },
+    })
+}
+
+/// The drain (0 allowed: close the listener at once) and grace periods of a shutdown.
+fn shutdown_settings(args: &SettingArgs, file: &FileSettings) -> Result<ShutdownSettings> {
+    let defaults = ShutdownSettings::default();
+    Ok(ShutdownSettings {
+        drain: args
+            .shutdown_drain_seconds
+            .or(file.shutdown_drain_seconds)
+            .map_or(defaults.drain, Duration::from_secs),
+        grace: seconds(
+            "SWITCHBOARD_SHUTDOWN_GRACE_SECONDS",
+            args.shutdown_grace_seconds.or(file.shutdown_grace_seconds),
+            defaults.grace,
+        )?,
     })
 }
 

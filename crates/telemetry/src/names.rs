@@ -30,6 +30,12 @@ pub const HTTP_REQUESTS: &str = "switchboard_http_requests_total";
 pub const HTTP_DURATION: &str = "switchboard_http_request_duration_seconds";
 /// Request handlers that panicked (each answered 500).
 pub const HTTP_PANICS: &str = "switchboard_http_panics_total";
+/// Open client connections.
+pub const CONNECTIONS_OPEN: &str = "switchboard_connections_open";
+/// Connections closed at once because the connection cap was reached.
+pub const CONNECTIONS_REFUSED: &str = "switchboard_connections_refused_total";
+/// Connections closed for overstaying the header or idle timeout.
+pub const CONNECTIONS_TIMED_OUT: &str = "switchboard_connections_timed_out_total";
 /// Seconds since the process started.
 pub const UPTIME: &str = "switchboard_uptime_seconds";
 
@@ -49,5 +55,8 @@ pub const ALL: &[&str] = &[
     HTTP_REQUESTS,
     HTTP_DURATION,
     HTTP_PANICS,
+    CONNECTIONS_OPEN,
+    CONNECTIONS_REFUSED,
+    CONNECTIONS_TIMED_OUT,
     UPTIME,
 ];

@@ -113,6 +113,15 @@ fn describe() {
         names::HTTP_PANICS,
         "Request handlers that panicked (answered 500)."
     );
+    describe_gauge!(names::CONNECTIONS_OPEN, "Open client connections.");
+    describe_counter!(
+        names::CONNECTIONS_REFUSED,
+        "Connections closed at once because the connection cap was reached."
+    );
+    describe_counter!(
+        names::CONNECTIONS_TIMED_OUT,
+        "Connections closed for overstaying the header or idle timeout."
+    );
     describe_gauge!(
         names::UPTIME,
         Unit::Seconds,

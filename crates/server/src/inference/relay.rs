@@ -69,6 +69,12 @@ impl StreamFailure {
         name: "upstream_timeout",
         kind: ErrorKind::Timeout,
     };
+    /// The server shut down and the stream outlived the grace period.
+    pub const SHUTDOWN: Self = Self {
+        status: 503,
+        name: "shutting_down",
+        kind: ErrorKind::Overloaded,
+    };
 }
 
 /// The message of an answer that stopped early.

@@ -27,6 +27,7 @@ use super::relay::{Relay, RelaySpec, StreamFailure};
 use super::{Failure, Served, resolve_selection, set_selection_headers};
 use crate::dataplane::OrgSnapshot;
 use crate::interactions::{Outcome, Recording};
+use crate::shutdown::{Phase, PhaseWatch};
 use crate::state::AppState;
 
 /// Longest `Retry-After` the gateway waits out itself before retrying once.
@@ -474,6 +475,7 @@ impl Exchange<'_> {
             recording,
             forwarded_unread: None,
             idle: self.state.settings.stream_idle_timeout,
+            shutdown: self.state.shutdown.subscribe(),
             ended: false,
         };
         let body = futures_util::stream::unfold(state, |mut state| async move {
@@ -509,6 +511,8 @@ struct StreamState<S> {
     forwarded_unread: Option<Bytes>,
     /// An upstream silent this long is ended with `upstream_timeout`.
     idle: Duration,
+    /// A stream that outlives the shutdown grace period is ended with `shutting_down`.
+    shutdown: PhaseWatch,
     ended: bool,
 }
 
@@ -525,7 +529,16 @@ where
         }
         loop {
             self.catch_up();
-            let out = match tokio::time::timeout(self.idle, self.upstream.next()).await {
+            let next = tokio::select! {
+                biased;
+                () = self.shutdown.reached(Phase::Expired) => {
+                    let message = "the server is shutting down; the answer is incomplete";
+                    let out = self.close(|relay| relay.fail(StreamFailure::SHUTDOWN, message));
+                    return Some(self.end(out).await);
+                }
+                next = tokio::time::timeout(self.idle, self.upstream.next()) => next,
+            };
+            let out = match next {
                 Ok(Some(Ok(chunk))) => self.relay_chunk(chunk),
                 Ok(Some(Err(error))) => {
                     tracing::debug!(%error, "upstream stream broke");

@@ -18,8 +18,16 @@ pub async fn healthz() -> Response {
 const READINESS_DEADLINE: std::time::Duration = std::time::Duration::from_millis(800);
 
 /// The database takes writes (SQLite: its write lock can be had; PostgreSQL: it answers in
-/// a transaction), within a second — a frozen or locked database is not ready.
+/// a transaction), within a second — a frozen or locked database is not ready. From the
+/// moment a shutdown begins the answer is 503, at once, so load balancers move away.
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    if state.shutdown.is_draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "ok": false, "error": "shutting_down" })),
+        )
+            .into_response();
+    }
     let probe = tokio::time::timeout(READINESS_DEADLINE, state.store.ping_write()).await;
     let probe = probe.unwrap_or(Err(switchboard_store::StoreError::Timeout(
         READINESS_DEADLINE,

@@ -322,6 +322,35 @@ impl Server {
         self.call(Method::DELETE, path, Some(token), None).await
     }
 
+    /// Sends SIGTERM and returns at once (see [`Self::wait_exit`]).
+    pub fn sigterm(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// The process's exit status, once it has exited within `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// The operations listener's address, when `SWITCHBOARD_OPS_LISTEN` is set.
+    pub fn ops_url(&self) -> Option<String> {
+        self.log_text().lines().find_map(|line| {
+            let value: Value = serde_json::from_str(line).ok()?;
+            (value["message"] == "listening")
+                .then(|| value["ops_addr"].as_str().map(|a| format!("http://{a}")))
+                .flatten()
+        })
+    }
+
     /// Stops the server with SIGTERM, waits for it, and checks the whole log for the canary.
     pub fn stop(mut self) -> String {
         terminate(&mut self.child);
@@ -403,6 +432,8 @@ fn base_env(dir: &std::path::Path, database_url: &str, keys: &KeySource) -> Vec<
             dir.join("master.key").display().to_string(),
         ),
         ("SWITCHBOARD_LOG".into(), "debug,sqlx=warn".into()),
+        // No load balancer to wait for: SIGTERM closes the listener at once.
+        ("SWITCHBOARD_SHUTDOWN_DRAIN_SECONDS".into(), "0".into()),
     ];
     if let KeySource::Env(value) = keys {
         env.push(("SWITCHBOARD_MASTER_KEY".into(), value.clone()));

@@ -7,6 +7,7 @@ mod access;
 mod audit;
 mod defaults;
 mod durability;
+mod hostile;
 mod identity;
 mod inference;
 mod interactions;

@@ -78,6 +78,16 @@ def sim():
 
 @pytest.fixture(scope="session")
 def gateway(sim):
+    gw, process, workdir = launch_gateway(sim)
+    yield gw
+    process.terminate()
+    process.wait(timeout=10)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def launch_gateway(sim):
+    """A gateway process on its own SQLite database with one organization whose providers of
+    every type point at the simulator. Returns (gateway, process, workdir)."""
     workdir = tempfile.mkdtemp(prefix="sb-sdk-")
     port = free_port()
     env = dict(os.environ)
@@ -133,7 +143,4 @@ def gateway(sim):
     }
     for provider, config in providers.items():
         gw.api("POST", "/v1/llm-providers?validate_connection=true", {"provider": provider, "config": config})
-    yield gw
-    process.terminate()
-    process.wait(timeout=10)
-    shutil.rmtree(workdir, ignore_errors=True)
+    return gw, process, workdir

@@ -62,12 +62,45 @@ pub struct EgressClient {
     timeouts: Timeouts,
 }
 
+/// Turns a host name into addresses: the system resolver in production; a test replaces
+/// it ([`EgressClient::with_lookup`]) to play a rebinding DNS server. Whatever it answers,
+/// every address still passes the policy before anything is dialled.
+pub trait NameLookup: Send + Sync + 'static {
+    fn lookup(&self, host: &str) -> Resolving;
+}
+
+/// The operating system's resolver.
+struct SystemLookup;
+
+impl NameLookup for SystemLookup {
+    fn lookup(&self, host: &str) -> Resolving {
+        let host = host.to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
 impl EgressClient {
     pub fn new(policy: EgressPolicy, timeouts: Timeouts) -> Result<Self, reqwest::Error> {
+        Self::with_lookup(policy, timeouts, Arc::new(SystemLookup))
+    }
+
+    /// A client whose host names resolve through `lookup` (the security tests' rebinding
+    /// resolver); the policy applies to its answers exactly as to the system resolver's.
+    pub fn with_lookup(
+        policy: EgressPolicy,
+        timeouts: Timeouts,
+        lookup: Arc<dyn NameLookup>,
+    ) -> Result<Self, reqwest::Error> {
         let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
             .dns_resolver(PolicyResolver {
                 policy: policy.clone(),
+                lookup,
             })
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -185,20 +218,22 @@ fn find_egress_error(error: &reqwest::Error) -> Option<EgressError> {
     None
 }
 
-/// Resolves with the system resolver, then refuses the name unless every address passes
-/// the policy; reqwest then connects only to these vetted addresses.
+/// Resolves through the lookup (the system resolver), then refuses the name unless every
+/// address passes the policy; reqwest then connects only to these vetted addresses — one
+/// resolution per connection, so a rebinding answer is judged before it is used.
 struct PolicyResolver {
     policy: Arc<EgressPolicy>,
+    lookup: Arc<dyn NameLookup>,
 }
 
 impl Resolve for PolicyResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = self.policy.clone();
+        let lookup = self.lookup.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
             policy.check_name(&host)?;
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> = lookup.lookup(&host).await?.collect();
             for addr in &addrs {
                 policy.check_ip(&host, addr.ip())?;
             }

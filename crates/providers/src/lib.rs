@@ -54,7 +54,7 @@ pub use auth::{
 };
 pub use aws::AwsKeys;
 pub use cloud::{bedrock_invoke_url, bedrock_model_id, inference_geography, vertex_base};
-pub use egress::{EgressClient, EgressFailure, PreparedTarget, Timeouts};
+pub use egress::{EgressClient, EgressFailure, NameLookup, PreparedTarget, Timeouts};
 pub use google::ServiceAccount;
 pub use target::{
     SecretSource, TargetError, UpstreamSettings, UpstreamTarget, WireProtocol, build_target,

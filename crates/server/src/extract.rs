@@ -1,8 +1,10 @@
-//! Request-body extraction for the management API: size-capped, depth-capped, strict JSON
-//! whose failures answer in the Port envelope rather than axum's plain-text rejections.
+//! Request extraction for the management API: size-capped, depth-capped, strict JSON
+//! bodies and query strings whose failures answer in the Port envelope rather than axum's
+//! plain-text rejections.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use switchboard_core::{ErrorName, PortError, redact_serde_message};
 
@@ -55,10 +57,44 @@ fn http_body_limited(body: axum::body::Body) -> http_body_util::Limited<axum::bo
     http_body_util::Limited::new(body, MANAGEMENT_BODY_LIMIT)
 }
 
+/// A query string parsed into `T`; a malformed one (a wrong type, a repeated parameter) is a
+/// 400 in the Port envelope that names the problem without echoing the caller's values.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        parse_query(query).map(Query)
+    }
+}
+
+fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{query}")
+            .parse()
+            .map_err(|_| invalid_query("it is not a valid URI query"))?,
+    )
+    .map(|q| q.0)
+    .map_err(|rejection| invalid_query(&redact_serde_message(&rejection.body_text())))
+}
+
+fn invalid_query(why: &str) -> ApiError {
+    ApiError(PortError::invalid_request(format!(
+        "The query string is invalid: {why}"
+    )))
+}
+
 /// Parses `bytes` as `T`, mapping every failure to a 400 that says what was wrong.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Err(PortError::invalid_request("A JSON request body is required").into());
+    }
+    // serde reads a struct from a JSON array too (`[null, null]` fills its fields in order):
+    // every body this API takes is an object, so anything else is refused up front.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(PortError::invalid_request("The request body must be a JSON object").into());
     }
     serde_json::from_slice(bytes)
         .map_err(|error| ApiError(PortError::invalid_request(invalid_body(&error.to_string()))))
@@ -101,7 +137,12 @@ mod tests {
         enum Kind {
             Admin,
         }
-        let err = parse_json::<Kind>(br#""sk-canary-456""#).unwrap_err();
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Body {
+            kind: Kind,
+        }
+        let err = parse_json::<Body>(br#"{"kind":"sk-canary-456"}"#).unwrap_err();
         assert!(!err.0.message.contains("canary"), "{}", err.0.message);
         assert!(err.0.message.contains("expected"), "{}", err.0.message);
     }
@@ -116,14 +157,49 @@ mod tests {
     }
 
     #[test]
+    fn a_body_that_is_not_an_object_is_refused() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Optional {
+            a: Option<bool>,
+            b: Option<bool>,
+        }
+        for body in [&b"[null, null]"[..], b"null", b"7", b" \"x\""] {
+            let err = parse_json::<Optional>(body).unwrap_err();
+            assert!(
+                err.0.message.contains("must be a JSON object"),
+                "{}",
+                err.0.message
+            );
+        }
+        assert!(parse_json::<Optional>(b" {}").is_ok());
+    }
+
+    #[test]
     fn unknown_fields_are_named() {
         let err = parse_json::<Body>(br#"{"flag":true,"extra":1}"#).unwrap_err();
         assert!(err.0.message.contains("`extra`"), "{}", err.0.message);
     }
 
     #[test]
+    fn a_bad_query_is_a_port_400_without_the_value() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Q {
+            validate_connection: Option<bool>,
+        }
+        let err = parse_query::<Q>("validate_connection=sk-canary-9").unwrap_err();
+        assert_eq!(err.0.name.status(), 400);
+        assert!(!err.0.message.contains("canary"), "{}", err.0.message);
+        let err =
+            parse_query::<Q>("validate_connection=true&validate_connection=false").unwrap_err();
+        assert!(err.0.message.contains("duplicate"), "{}", err.0.message);
+        assert!(parse_query::<Q>("validate_connection=true").is_ok());
+    }
+
+    #[test]
     fn deep_nesting_is_a_400() {
-        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
         let err = parse_json::<serde_json::Value>(deep.as_bytes()).unwrap_err();
         assert_eq!(err.0.name.status(), 400);
         assert!(err.0.message.contains("too deep"));

@@ -55,6 +55,43 @@ impl Raw {
         }
     }
 
+    /// The database's refusal of `sql`, if it refused.
+    async fn refused(&self, sql: &'static str, binds: &[&str]) -> Option<String> {
+        macro_rules! run {
+            ($pool:expr) => {{
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.execute($pool).await.err().map(|e| e.to_string())
+            }};
+        }
+        match self {
+            Raw::Sqlite(pool) => run!(pool),
+            Raw::Pg(pool) => run!(pool),
+        }
+    }
+
+    /// What only the schema's owner can do: lift the audit log's append-only triggers.
+    async fn lift_audit_guard(&self) {
+        match self {
+            Raw::Sqlite(pool) => {
+                for sql in [
+                    "DROP TRIGGER audit_log_no_update",
+                    "DROP TRIGGER audit_log_no_delete",
+                ] {
+                    sqlx::query(sql).execute(pool).await.unwrap();
+                }
+            }
+            Raw::Pg(pool) => {
+                sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER USER")
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
     async fn bytes(&self, sql: &'static str, binds: &[&str]) -> Vec<u8> {
         macro_rules! run {
             ($pool:expr) => {{
@@ -1107,6 +1144,20 @@ async fn audit_chain_detects_tampering(h: Harness) {
     let entries = h.store.list_audit(a.org.id, 100, None).await.unwrap();
     let victim = entries.iter().find(|e| e.seq == 5).unwrap();
 
+    // The database itself refuses to change or remove an entry, whoever sends the SQL.
+    let org = a.org.id.to_string();
+    for sql in [
+        "UPDATE audit_log SET details = '{}' WHERE org_id = $1",
+        "DELETE FROM audit_log WHERE org_id = $1",
+    ] {
+        let refusal = h.raw.refused(sql, &[&org]).await.expect("refused");
+        assert!(refusal.contains("append-only"), "{refusal}");
+    }
+    assert!(h.store.verify_audit(a.org.id).await.unwrap().is_none());
+
+    // Someone with the schema owner's rights lifts the guard and edits: verification
+    // names the first broken link.
+    h.raw.lift_audit_guard().await;
     let changed = h
         .raw
         .exec(

@@ -7,6 +7,7 @@
 //! protocol on both sides is a pass-through with minimal edits; otherwise the body and the
 //! answer are translated through the IR of `switchboard-protocols`.
 
+mod client_overrides;
 pub(crate) mod codec;
 mod errors;
 mod invoke;

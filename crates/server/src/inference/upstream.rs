@@ -86,6 +86,7 @@ async fn exchange(
     recording: &mut Option<Recording>,
 ) -> Result<Served, Failure> {
     let raw = RawObject::parse(body).map_err(|e| SurfaceError::bad_request(e.to_string()))?;
+    super::client_overrides::refuse(&raw)?;
     let provider = raw.str("provider").map_err(SurfaceError::bad_request)?;
     let model = raw.str("model").map_err(SurfaceError::bad_request)?;
     let selection = Selection {

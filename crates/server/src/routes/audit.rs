@@ -1,6 +1,8 @@
 //! `GET /v1/audit-log`: the organization's audit entries, newest first (admins only).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use crate::extract::Query;
 use axum::response::Response;
 use serde_json::json;
 

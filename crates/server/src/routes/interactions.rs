@@ -4,7 +4,9 @@
 //! `inference::invoke`.) Another member's record answers 404, exactly like a missing one.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use crate::extract::Query;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use switchboard_core::records::Timestamp;

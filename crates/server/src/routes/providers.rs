@@ -1,6 +1,8 @@
 //! `/v1/llm-providers` and `/v1/llm-providers/{provider}`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use crate::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;

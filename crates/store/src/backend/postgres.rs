@@ -57,6 +57,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "identity_lifecycle",
         sql: include_str!("../../migrations/postgres/0007_identity_lifecycle.sql"),
     },
+    Migration {
+        version: 9,
+        name: "append_only_audit",
+        sql: include_str!("../../migrations/postgres/0009_append_only_audit.sql"),
+    },
 ];
 
 /// Locks the organization's invocation ledger head for the rest of the transaction.

@@ -56,6 +56,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "identity_lifecycle",
         sql: include_str!("../../migrations/sqlite/0007_identity_lifecycle.sql"),
     },
+    Migration {
+        version: 9,
+        name: "append_only_audit",
+        sql: include_str!("../../migrations/sqlite/0009_append_only_audit.sql"),
+    },
 ];
 
 /// `BEGIN IMMEDIATE` already makes every purge batch the only writer.

@@ -5,6 +5,7 @@ mod harness;
 
 mod access;
 mod audit;
+mod catalogue;
 mod defaults;
 mod durability;
 mod hostile;

@@ -57,6 +57,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "identity_lifecycle",
         sql: include_str!("../../migrations/postgres/0007_identity_lifecycle.sql"),
     },
+    Migration {
+        version: 8,
+        name: "shared_limits",
+        sql: include_str!("../../migrations/postgres/0008_shared_limits.sql"),
+    },
 ];
 
 /// Locks the organization's invocation ledger head for the rest of the transaction.
@@ -102,8 +107,13 @@ impl PgStore {
         Ok(store)
     }
 
-    fn write_pool(&self) -> &Pool<Db> {
+    pub(super) fn write_pool(&self) -> &Pool<Db> {
         &self.pool
+    }
+
+    /// PostgreSQL keeps the managed-provider limits for every replica.
+    fn op_shares_limits(&self) -> bool {
+        true
     }
 
     /// A dedicated connection listening on the config channel.
@@ -117,7 +127,7 @@ impl PgStore {
         Ok(self.pool.begin().await?)
     }
 
-    fn read_pool(&self) -> &Pool<Db> {
+    pub(super) fn read_pool(&self) -> &Pool<Db> {
         &self.pool
     }
 

@@ -28,15 +28,16 @@ pub struct Inner {
 }
 
 impl AppState {
-    /// Starts the interaction recorder's writer: call inside the runtime.
+    /// Starts the interaction recorder's writer: call inside the runtime. Fails only on a
+    /// malformed `SWITCHBOARD_REDIS_URL`.
     pub fn new(
         store: Arc<dyn Store>,
         snapshots: Arc<Snapshots>,
         egress: EgressClient,
         settings: Settings,
-    ) -> Self {
-        let interactions = Interactions::new(store.clone(), &settings.interactions);
-        Self(Arc::new(Inner {
+    ) -> Result<Self, crate::interactions::limits::LimitStoreError> {
+        let interactions = Interactions::new(store.clone(), &settings.interactions)?;
+        Ok(Self(Arc::new(Inner {
             store,
             snapshots,
             egress,
@@ -45,7 +46,7 @@ impl AppState {
             metrics: Metrics::default(),
             interactions,
             started: Instant::now(),
-        }))
+        })))
     }
 }
 

@@ -100,7 +100,8 @@ async fn serve(settings: Resolved) -> Result<ExitCode> {
     let egress = EgressClient::new(settings.server.egress.clone(), settings.server.timeouts)
         .context("cannot build the outbound HTTP client")?;
     tracing::info!(%addr, backend = store.backend(), "listening");
-    let state = AppState::new(store, snapshots, egress, settings.server);
+    let state = AppState::new(store, snapshots, egress, settings.server)
+        .context("cannot open the managed-provider limit counters")?;
     start_interactions(&state).await?;
     switchboard_server::serve(listener, state.clone(), shutdown_signal()).await?;
     drain_interactions(&state).await;

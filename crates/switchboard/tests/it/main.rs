@@ -5,6 +5,7 @@ mod harness;
 
 mod access;
 mod audit;
+mod balancer;
 mod defaults;
 mod durability;
 mod identity;
@@ -16,5 +17,6 @@ mod ops;
 mod providers;
 mod replicas;
 mod secrets;
+mod shared_limits;
 mod ui;
 mod validation;

@@ -420,17 +420,24 @@ impl Recording {
     /// answer's end: the record then says so too.
     pub async fn settle(mut self, outcome: Outcome) -> Result<(), SurfaceError> {
         let (commit, charge) = self.complete(outcome);
-        if let Some(charge) = charge {
-            // Before the end reaches the caller, so its usage report includes this call.
-            charge.apply(&self.shared.limits).await;
-        }
-        match commit {
-            Some(commit) if self.is_durable() => commit
-                .wait(self.shared.patience)
-                .await
-                .map_err(not_recorded),
-            _ => Ok(()),
-        }
+        // Settled before the end reaches the caller (so its usage report includes this
+        // call), while the record commits: the two round trips overlap.
+        let charged = async {
+            if let Some(charge) = charge {
+                charge.apply(&self.shared.limits).await;
+            }
+        };
+        let recorded = async {
+            match commit {
+                Some(commit) if self.is_durable() => commit
+                    .wait(self.shared.patience)
+                    .await
+                    .map_err(not_recorded),
+                _ => Ok(()),
+            }
+        };
+        let ((), recorded) = tokio::join!(charged, recorded);
+        recorded
     }
 
     /// Ends the invocation without waiting for its record (errors the caller already has).

@@ -674,6 +674,9 @@ api_key_location = "env::SIM_OPENAI_KEY"
                 self.sc_c1(f"body_{label}", "Hello", self.n(5, 1),
                            self.n(40 if big else 200, 3), self.n(5, 1),
                            everyone, pad_to=size)
+        if want("replicas"):
+            import replicas
+            replicas.scenario(self)
         for p in peers:
             self.procs.stop(p)
         if want("growth"):
@@ -718,7 +721,8 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-pin", action="store_true")
-    ap.add_argument("--only", default="", help="comma list: c1,stream,throughput,recording,many,bodies,growth")
+    ap.add_argument("--only", default="", help="comma list: c1,stream,throughput,recording,many,bodies,"
+                    "replicas,growth")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, DB)")
     ap.add_argument("--name", default=None,

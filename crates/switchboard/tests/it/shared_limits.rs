@@ -274,16 +274,14 @@ async fn requests_cancelled_mid_flight_stay_charged() {
 
 /// A replica killed with requests in flight leaves reservations no one settles: once their
 /// lease has passed they stop counting (no phantom 429).
-#[tokio::test]
-async fn reservations_of_a_killed_replica_are_released_after_their_lease() {
-    if !backends().contains(&Backend::Postgres) {
-        eprintln!("skipping: replicas share a PostgreSQL database");
-        return;
-    }
-    let vars = [
+async fn released_after_their_lease(redis: Option<&RedisServer>) {
+    let mut vars = vec![
         ("SWITCHBOARD_MANAGED_REQUESTS_PER_HOUR", "5".to_owned()),
         ("SWITCHBOARD_LIMIT_LEASE_SECONDS", "2".to_owned()),
     ];
+    if let Some(redis) = redis {
+        vars.push(("SWITCHBOARD_REDIS_URL", redis.url()));
+    }
     let mut cluster = Cluster::start(2, env(&vars)).await;
     let victim = cluster.others[0].base_url.clone();
     let mut hung = Vec::new();
@@ -316,6 +314,18 @@ async fn reservations_of_a_killed_replica_are_released_after_their_lease() {
             "the dead replica's reservations were never released"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn reservations_of_a_killed_replica_are_released_after_their_lease() {
+    if !backends().contains(&Backend::Postgres) {
+        eprintln!("skipping: replicas share a PostgreSQL database");
+        return;
+    }
+    released_after_their_lease(None).await;
+    if let Some(redis) = RedisServer::start() {
+        released_after_their_lease(Some(&redis)).await;
     }
 }
 

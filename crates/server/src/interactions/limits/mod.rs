@@ -449,3 +449,137 @@ mod tests {
         assert!(l.admit(org, 1, now).await.is_err());
     }
 }
+
+/// One scenario every store must pass the same way (the PostgreSQL rows pass it in the
+/// store's suite, `shared_limit_counters`): concurrent admissions never pass a limit together,
+/// a settle replaces the estimate, a refund takes a running reservation back, the hour rolls
+/// and the month is seeded without ever being lowered; stores with leases release the
+/// unsettled once their lease has passed.
+#[cfg(test)]
+mod conformance {
+    use super::*;
+    use switchboard_store::{LimitDecision, LimitKind};
+
+    const T0: i64 = 1_773_000_000_000;
+    const MONTH: &str = "2026-03";
+
+    fn ask(org: OrgId, at_ms: i64, tokens: u64) -> LimitAsk {
+        LimitAsk {
+            held: LimitHeld {
+                org,
+                id: uuid::Uuid::now_v7().to_string(),
+                at_ms,
+                month: MONTH.into(),
+            },
+            tokens,
+            lease_ms: 60_000,
+            max: LimitMax {
+                requests_per_hour: 20,
+                tokens_per_hour: 10_000,
+                monthly_invocations: 30,
+            },
+        }
+    }
+
+    async fn counts(store: &dyn LimitStore, org: OrgId, at: i64) -> (u64, u64, u64) {
+        let c = store.counts(org, at, MONTH).await.unwrap();
+        (c.requests, c.tokens, c.monthly)
+    }
+
+    pub(super) async fn check(store: Arc<dyn LimitStore>, leases: bool) {
+        let org = OrgId::new();
+        let mut racing = tokio::task::JoinSet::new();
+        for _ in 0..64 {
+            let (store, ask) = (store.clone(), ask(org, T0, 100));
+            racing.spawn(async move { (store.reserve(&ask).await.unwrap(), ask.held) });
+        }
+        let mut admitted = Vec::new();
+        while let Some(joined) = racing.join_next().await {
+            let (decision, held) = joined.unwrap();
+            if matches!(decision, LimitDecision::Granted(_)) {
+                admitted.push(held);
+            }
+        }
+        assert_eq!(admitted.len(), 20, "exactly the hourly request limit");
+        assert_eq!(counts(store.as_ref(), org, T0).await, (20, 2_000, 20));
+        store.settle(&admitted[0], 7, T0).await.unwrap();
+        store.refund(&admitted[1]).await.unwrap();
+        store.refund(&admitted[0]).await.unwrap(); // settled: not refundable
+        assert_eq!(counts(store.as_ref(), org, T0).await, (19, 1_807, 19));
+
+        let later = T0 + 61_000;
+        if leases {
+            // The 18 unsettled are released by the next admission.
+            let next_ask = ask(org, later, 5);
+            let next = store.reserve(&next_ask).await.unwrap();
+            assert!(
+                matches!(next, LimitDecision::Granted(c) if (c.requests, c.tokens, c.monthly) == (2, 12, 2)),
+                "{next:?}"
+            );
+            // Released while still running, then settled: charged again.
+            store.settle(&admitted[2], 50, later).await.unwrap();
+            store.settle(&next_ask.held, 5, later).await.unwrap();
+            assert_eq!(counts(store.as_ref(), org, later).await, (3, 62, 3));
+        }
+        // The hour rolls; the month does not.
+        let next_hour = T0 + 3_600_001;
+        let (requests, _, monthly) = counts(store.as_ref(), org, next_hour).await;
+        assert_eq!(requests, u64::from(leases));
+        let seed = |n| ManagedUsage {
+            org_id: org,
+            invocations: n,
+            tokens: 0,
+        };
+        store
+            .restore(&[seed(29)], &[], next_hour, MONTH)
+            .await
+            .unwrap();
+        store
+            .restore(&[seed(2)], &[], next_hour, MONTH)
+            .await
+            .unwrap();
+        assert_eq!(
+            counts(store.as_ref(), org, next_hour).await.2,
+            29.max(monthly)
+        );
+        let other = OrgId::new();
+        let big = store.reserve(&ask(other, T0, 10_001)).await.unwrap();
+        assert!(matches!(big, LimitDecision::Refused(LimitKind::Hourly, _)));
+    }
+
+    #[tokio::test]
+    async fn in_process() {
+        check(Arc::new(local::LocalLimits::default()), false).await;
+    }
+
+    /// Against a `redis-server` of the test's own (skipped when none is installed, unless
+    /// `SWITCHBOARD_REQUIRE_REDIS=1`).
+    #[tokio::test]
+    async fn redis() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        let Ok(mut child) = child else {
+            assert!(
+                std::env::var("SWITCHBOARD_REQUIRE_REDIS").as_deref() != Ok("1"),
+                "SWITCHBOARD_REQUIRE_REDIS=1 but redis-server is not installed"
+            );
+            eprintln!("skipping: redis-server is not installed");
+            return;
+        };
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let url = format!("redis://127.0.0.1:{port}/");
+        let store = redis::RedisLimits::open(&url, Duration::from_secs(2), Duration::from_secs(60));
+        check(Arc::new(store.unwrap()), true).await;
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}

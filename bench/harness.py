@@ -744,6 +744,9 @@ api_key_location = "env::SIM_OPENAI_KEY"
                            everyone, pad_to=size)
         if want("hostile"):
             self.sc_hostile()
+        if want("replicas"):
+            import replicas
+            replicas.scenario(self)
         for p in peers:
             self.procs.stop(p)
         if want("growth"):
@@ -788,7 +791,8 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-pin", action="store_true")
-    ap.add_argument("--only", default="", help="comma list: c1,stream,throughput,recording,tracing,many,bodies,hostile,growth")
+    ap.add_argument("--only", default="", help="comma list: c1,stream,throughput,recording,tracing,many,"
+                    "bodies,hostile,replicas,growth")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, DB)")
     ap.add_argument("--name", default=None,

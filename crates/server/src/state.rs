@@ -35,20 +35,21 @@ pub struct Inner {
 }
 
 impl AppState {
-    /// Starts the interaction recorder's writer: call inside the runtime.
+    /// Starts the interaction recorder's writer: call inside the runtime. Fails only on a
+    /// malformed `SWITCHBOARD_REDIS_URL`.
     pub fn new(
         store: Arc<dyn Store>,
         snapshots: Arc<Snapshots>,
         egress: EgressClient,
         settings: Settings,
         tracing: Option<Tracing>,
-    ) -> Self {
+    ) -> Result<Self, crate::interactions::limits::LimitStoreError> {
         let series = SeriesPolicy {
             org_label: settings.telemetry.org_label,
             ..SeriesPolicy::default()
         };
-        let interactions = Interactions::new(store.clone(), &settings.interactions, series);
-        Self(Arc::new(Inner {
+        let interactions = Interactions::new(store.clone(), &settings.interactions, series)?;
+        Ok(Self(Arc::new(Inner {
             store,
             snapshots,
             egress,
@@ -59,7 +60,7 @@ impl AppState {
             tracing,
             shutdown: Shutdown::default(),
             started: Instant::now(),
-        }))
+        })))
     }
 }
 

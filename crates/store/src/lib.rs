@@ -20,6 +20,7 @@ use switchboard_core::{OrgId, Principal, ProviderType, Role, SecretValue, UserId
 mod audit;
 pub mod error;
 pub mod interactions;
+pub mod limits;
 pub mod reports;
 mod tokens;
 pub mod vault;
@@ -30,6 +31,7 @@ pub use interactions::{
     InvocationFilter, InvocationRecord, InvocationStatus, ManagedUsage, PurgePolicy, PurgeReport,
     RunningInvocation,
 };
+pub use limits::{LimitAsk, LimitCounts, LimitDecision, LimitHeld, LimitKind, LimitMax};
 pub use reports::{UsageRow, ValidationRecord};
 pub use vault::MasterKeyRing;
 
@@ -474,6 +476,35 @@ pub trait Store: Send + Sync + 'static {
     /// Managed-provider invocations and tokens per organization since `since` (restores the
     /// limit counters after a restart).
     fn managed_usage(&self, since: Timestamp) -> StoreFuture<'_, Vec<ManagedUsage>>;
+    // Shared managed-provider limits (see [`limits`]) ---------------------------------------
+    /// Whether this back end keeps the limit counters for every replica (PostgreSQL). On
+    /// SQLite the server keeps them in process and the `limit_*` calls answer `Invalid`.
+    fn shares_limits(&self) -> bool;
+    /// Admits (reserving one request, the estimate and a monthly unit) or refuses, atomically
+    /// across replicas.
+    fn limit_reserve<'a>(&'a self, ask: &'a LimitAsk) -> StoreFuture<'a, LimitDecision>;
+    /// Replaces a reservation's estimate with the tokens used and ends its lease.
+    fn limit_settle<'a>(
+        &'a self,
+        held: &'a LimitHeld,
+        tokens: u64,
+        now_ms: i64,
+    ) -> StoreFuture<'a, ()>;
+    /// Takes back a reservation still running, as if it had never been admitted.
+    fn limit_refund<'a>(&'a self, held: &'a LimitHeld) -> StoreFuture<'a, ()>;
+    /// An organization's counts at `now_ms` in `month`.
+    fn limit_counts<'a>(
+        &'a self,
+        org: OrgId,
+        now_ms: i64,
+        month: &'a str,
+    ) -> StoreFuture<'a, LimitCounts>;
+    /// Raises monthly counts to at least the stored records' (never lowers one).
+    fn limit_seed_monthly<'a>(
+        &'a self,
+        usage: &'a [ManagedUsage],
+        month: &'a str,
+    ) -> StoreFuture<'a, ()>;
     /// One bounded purge batch (see [`PurgePolicy`]); call again while `more`.
     fn purge_interactions(&self, policy: PurgePolicy) -> StoreFuture<'_, PurgeReport>;
 

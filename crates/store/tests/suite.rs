@@ -333,6 +333,7 @@ on_both_backends!(
     disabled_users_are_refused_everywhere,
     deleted_users_take_their_credentials_but_not_their_records,
     tokens_are_named_listed_expired_and_revoked,
+    shared_limit_counters,
 );
 
 fn admin(new: &NewOrganization) -> Actor {
@@ -3256,4 +3257,142 @@ async fn tokens_are_named_listed_expired_and_revoked(h: Harness) {
     let text = serde_json::to_string(&entries).unwrap();
     assert!(!text.contains(&value) && !text.contains(short_issued.token.expose()));
     assert!(h.store.verify_audit(a.org.id).await.unwrap().is_none());
+}
+
+fn limit_ask(org: OrgId, at_ms: i64, tokens: u64) -> switchboard_store::LimitAsk {
+    switchboard_store::LimitAsk {
+        held: switchboard_store::LimitHeld {
+            org,
+            id: uuid::Uuid::now_v7().to_string(),
+            at_ms,
+            month: "2026-03".into(),
+        },
+        tokens,
+        lease_ms: 60_000,
+        max: switchboard_store::LimitMax {
+            requests_per_hour: 20,
+            tokens_per_hour: 10_000,
+            monthly_invocations: 30,
+        },
+    }
+}
+
+fn granted(decision: switchboard_store::LimitDecision) -> bool {
+    matches!(decision, switchboard_store::LimitDecision::Granted(_))
+}
+
+/// PostgreSQL's counters: concurrent admissions never pass a limit together, a settle
+/// replaces the estimate, a refund and an expired lease release everything, the hour rolls
+/// and the month is seeded without ever being lowered. SQLite has none (in-process).
+async fn shared_limit_counters(h: Harness) {
+    use switchboard_store::{LimitDecision, LimitKind};
+    if matches!(h.backend, Backend::Sqlite) {
+        assert!(!h.store.shares_limits());
+        let ask = limit_ask(OrgId::new(), 0, 1);
+        assert!(matches!(
+            h.store.limit_reserve(&ask).await,
+            Err(StoreError::Invalid(_))
+        ));
+        return;
+    }
+    assert!(h.store.shares_limits());
+    let org = h.org("limits").await.org.id;
+    let t0: i64 = 1_773_000_000_000;
+    let asks: Vec<_> = (0..64).map(|_| limit_ask(org, t0, 100)).collect();
+    let mut racing = tokio::task::JoinSet::new();
+    for ask in asks {
+        let store = h.store.clone();
+        racing.spawn(async move { (store.limit_reserve(&ask).await.unwrap(), ask.held) });
+    }
+    let mut admitted = Vec::new();
+    while let Some(joined) = racing.join_next().await {
+        let (decision, held) = joined.unwrap();
+        if granted(decision) {
+            admitted.push(held);
+        }
+    }
+    assert_eq!(
+        admitted.len(),
+        20,
+        "exactly the hourly request limit is admitted"
+    );
+    let counts = h.store.limit_counts(org, t0, "2026-03").await.unwrap();
+    assert_eq!(
+        (counts.requests, counts.tokens, counts.monthly),
+        (20, 2_000, 20)
+    );
+
+    // Settle replaces the estimate; a refund takes a running reservation back entirely.
+    h.store.limit_settle(&admitted[0], 7, t0).await.unwrap();
+    h.store.limit_refund(&admitted[1]).await.unwrap();
+    h.store.limit_refund(&admitted[0]).await.unwrap(); // settled: no longer refundable
+    let counts = h.store.limit_counts(org, t0, "2026-03").await.unwrap();
+    assert_eq!(
+        (counts.requests, counts.tokens, counts.monthly),
+        (19, 1_807, 19)
+    );
+
+    // Leases pass: the 18 still unsettled are released at the next admission.
+    let later = t0 + 61_000;
+    let next = h
+        .store
+        .limit_reserve(&limit_ask(org, later, 5))
+        .await
+        .unwrap();
+    let LimitDecision::Granted(counts) = next else {
+        panic!("{next:?}")
+    };
+    assert_eq!((counts.requests, counts.tokens, counts.monthly), (2, 12, 2));
+    // One released while its request still ran is charged again when it settles.
+    h.store.limit_settle(&admitted[2], 50, later).await.unwrap();
+    let counts = h.store.limit_counts(org, later, "2026-03").await.unwrap();
+    assert_eq!((counts.requests, counts.tokens, counts.monthly), (3, 62, 3));
+    assert_eq!(counts.oldest_ms, Some(t0));
+
+    // The hour rolls; the month does not.
+    let next_hour = t0 + 3_600_001;
+    let counts = h
+        .store
+        .limit_counts(org, next_hour, "2026-03")
+        .await
+        .unwrap();
+    assert_eq!((counts.requests, counts.monthly), (1, 3));
+
+    // Seeding raises a month to the records' count, never lowers it; the monthly limit holds.
+    let seed = |n| switchboard_store::ManagedUsage {
+        org_id: org,
+        invocations: n,
+        tokens: 0,
+    };
+    h.store
+        .limit_seed_monthly(&[seed(29)], "2026-03")
+        .await
+        .unwrap();
+    h.store
+        .limit_seed_monthly(&[seed(2)], "2026-03")
+        .await
+        .unwrap();
+    // (The reservation admitted at `later` never settled: its lease has passed, so it is
+    // released first, and two more fit.)
+    for _ in 0..2 {
+        let decision = h.store.limit_reserve(&limit_ask(org, next_hour, 1)).await;
+        assert!(granted(decision.unwrap()));
+    }
+    let refused = h
+        .store
+        .limit_reserve(&limit_ask(org, next_hour, 1))
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, LimitDecision::Refused(LimitKind::Monthly, c) if c.monthly == 30),
+        "{refused:?}"
+    );
+    // Tokens: an estimate that would pass the hourly tokens is refused as hourly.
+    let other = h.org("tokens").await.org.id;
+    let big = h
+        .store
+        .limit_reserve(&limit_ask(other, t0, 10_001))
+        .await
+        .unwrap();
+    assert!(matches!(big, LimitDecision::Refused(LimitKind::Hourly, _)));
 }

@@ -91,6 +91,20 @@ pub struct SettingArgs {
     /// PostgreSQL's change notifications).
     #[arg(long, env = "SWITCHBOARD_CONFIG_POLL_MS", global = true)]
     pub config_poll_ms: Option<u64>,
+    /// Redis for the managed-provider limits shared by every replica (`redis://…`).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_REDIS_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub redis_url: Option<String>,
+    /// The longest a Redis call may take before the fallback counters answer (ms).
+    #[arg(long, env = "SWITCHBOARD_REDIS_TIMEOUT_MS", global = true)]
+    pub redis_timeout_ms: Option<u64>,
+    /// A limit reservation not settled within this is released: its process died (s).
+    #[arg(long, env = "SWITCHBOARD_LIMIT_LEASE_SECONDS", global = true)]
+    pub limit_lease_seconds: Option<u64>,
     /// `durable` (the end of an answer waits for its record) or `async`.
     #[arg(long, env = "SWITCHBOARD_RECORDING", global = true)]
     pub recording: Option<String>,

@@ -114,7 +114,8 @@ async fn serve(settings: Resolved) -> Result<ExitCode> {
         .context("cannot build the outbound HTTP client")?;
     let ops_addr = ops_addr.map(|a| a.to_string());
     tracing::info!(%addr, ops_addr, backend = store.backend(), traces = tracing.is_some(), "listening");
-    let state = AppState::new(store, snapshots, egress, settings.server, tracing);
+    let state = AppState::new(store, snapshots, egress, settings.server, tracing)
+        .context("cannot open the managed-provider limit counters")?;
     start_interactions(&state).await?;
     let listeners = switchboard_server::Listeners {
         main: listener,

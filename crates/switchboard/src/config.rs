@@ -11,7 +11,7 @@ use switchboard_core::catalog::CLAUDE_HAIKU_4_5;
 use switchboard_core::egress::EgressPolicy;
 use switchboard_core::{ProviderType, SecretValue};
 use switchboard_providers::{AwsKeys, Timeouts, UpstreamSettings};
-use switchboard_server::interactions::limits::LimitSettings;
+use switchboard_server::interactions::limits::{LimitSettings, LimitStoreSettings};
 use switchboard_server::interactions::liveness::LivenessSettings;
 use switchboard_server::interactions::{InteractionSettings, RecordingMode};
 use switchboard_server::listener::ConnectionLimits;
@@ -58,6 +58,9 @@ struct FileSettings {
     purge_interval_seconds: Option<u64>,
     recording: Option<String>,
     config_poll_ms: Option<u64>,
+    redis_url: Option<String>,
+    redis_timeout_ms: Option<u64>,
+    limit_lease_seconds: Option<u64>,
     recorder_queue_bytes: Option<usize>,
     database_timeout_seconds: Option<u64>,
     instance_stale_seconds: Option<u64>,
@@ -350,6 +353,7 @@ fn interaction_settings(args: &SettingArgs, file: &FileSettings) -> Result<Inter
     )?;
     Ok(InteractionSettings {
         limits,
+        limit_store: limit_store_settings(args, file)?,
         recording,
         queue_capacity,
         queue_bytes: args
@@ -363,6 +367,39 @@ fn interaction_settings(args: &SettingArgs, file: &FileSettings) -> Result<Inter
             heartbeat: (stale_after / 5).max(Duration::from_millis(100)),
             stale_after,
         },
+    })
+}
+
+/// Where the limit counters live: Redis when a URL is given (else PostgreSQL or this
+/// process), how long Redis may take, and how long a running reservation holds.
+fn limit_store_settings(args: &SettingArgs, file: &FileSettings) -> Result<LimitStoreSettings> {
+    let defaults = LimitStoreSettings::default();
+    let redis_url = args
+        .redis_url
+        .clone()
+        .or_else(|| file.redis_url.clone())
+        .filter(|url| !url.trim().is_empty());
+    if let Some(url) = &redis_url
+        && !(url.starts_with("redis://")
+            || url.starts_with("rediss://")
+            || url.starts_with("unix://"))
+    {
+        bail!("SWITCHBOARD_REDIS_URL must be a redis://, rediss:// or unix:// URL");
+    }
+    let redis_timeout = match args.redis_timeout_ms.or(file.redis_timeout_ms) {
+        None => defaults.redis_timeout,
+        Some(0) => bail!("SWITCHBOARD_REDIS_TIMEOUT_MS must be at least 1"),
+        Some(ms) => Duration::from_millis(ms),
+    };
+    let lease = seconds(
+        "SWITCHBOARD_LIMIT_LEASE_SECONDS",
+        args.limit_lease_seconds.or(file.limit_lease_seconds),
+        defaults.lease,
+    )?;
+    Ok(LimitStoreSettings {
+        redis_url,
+        redis_timeout,
+        lease,
     })
 }
 

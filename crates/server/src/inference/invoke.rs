@@ -274,7 +274,7 @@ fn event_stream(state: &AppState, caller: &Principal, served: Response) -> Respo
                         events.fail(&mut out, "upstream_unreachable", &error.to_string());
                         (out.freeze(), true)
                     }
-                    None => (events.finish(&json!(state.interactions.usage(org))), true),
+                    None => (events.finish(&usage_report(&state, org).await), true),
                 };
                 Some((Ok::<_, std::io::Error>(out), (upstream, events, ended)))
             }
@@ -298,6 +298,18 @@ fn event_stream(state: &AppState, caller: &Principal, served: Response) -> Respo
         }
     }
     response
+}
+
+/// The `done` event's usage; `{}` when the counters cannot be read (the answer itself is
+/// complete, so it is not withheld for that).
+async fn usage_report(state: &AppState, org: switchboard_core::OrgId) -> Value {
+    match state.interactions.usage(org).await {
+        Ok(report) => json!(report),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the managed-provider usage");
+            json!({})
+        }
+    }
 }
 
 /// The Port envelope, plus the documented limit fields (`type`, `retryAfter` /

@@ -104,7 +104,7 @@ async fn exchange(
     };
     if let Some(recording) = recording.as_mut() {
         recording.resolved(&resolved);
-        recording.admit().map_err(with_selection)?;
+        recording.admit().await.map_err(with_selection)?;
     }
     let exchange = Exchange {
         state,

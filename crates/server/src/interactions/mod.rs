@@ -43,7 +43,10 @@ use switchboard_telemetry::{KeyValue, RequestSpan, SpanEnd, SpanKind};
 
 use crate::inference::SurfaceError;
 use inflight::{InFlight, Pending, Progress};
-use limits::{LimitError, LimitSettings, Limits, MonthlyQuotaUsage, RateLimitUsage, Reservation};
+use limits::{
+    LimitError, LimitSettings, LimitStoreError, LimitStoreSettings, Limits, MonthlyQuotaUsage,
+    RateLimitUsage, Reservation,
+};
 use recorder::{Commit, Entry, NotRecorded, QueueError, Recorder, Slot};
 
 /// The error name recorded for an invocation whose caller went away before it ended.
@@ -65,6 +68,8 @@ pub enum RecordingMode {
 #[derive(Clone, Debug)]
 pub struct InteractionSettings {
     pub limits: LimitSettings,
+    /// Where the limit counters live (Redis, PostgreSQL or this process) and their lease.
+    pub limit_store: LimitStoreSettings,
     pub recording: RecordingMode,
     /// Invocations in flight or waiting to be written, at most.
     pub queue_capacity: usize,
@@ -82,6 +87,7 @@ impl Default for InteractionSettings {
     fn default() -> Self {
         Self {
             limits: LimitSettings::default(),
+            limit_store: LimitStoreSettings::default(),
             recording: RecordingMode::Durable,
             queue_capacity: 10_000,
             queue_bytes: 256 * 1024 * 1024,
@@ -157,12 +163,16 @@ pub struct UsageReport {
 }
 
 impl Interactions {
-    /// Starts the recorder's writer (call inside the runtime).
+    /// Starts the recorder's writer and opens the limit store (call inside the runtime;
+    /// fails only on a malformed `SWITCHBOARD_REDIS_URL`).
     pub fn new(
         store: Arc<dyn Store>,
         settings: &InteractionSettings,
         series: SeriesPolicy,
-    ) -> Self {
+    ) -> Result<Self, LimitStoreError> {
+        let limit_store = limits::open_store(&settings.limit_store, store.clone())?;
+        tracing::info!(counters = limit_store.name(), "managed-provider limits");
+        let limits = Limits::new(settings.limits, settings.limit_store.lease, limit_store);
         let inflight = Arc::new(InFlight::default());
         let recorder = Recorder::start(
             store,
@@ -170,9 +180,9 @@ impl Interactions {
             settings.queue_bytes,
             inflight.clone(),
         );
-        Self {
+        Ok(Self {
             shared: Arc::new(Shared {
-                limits: Limits::new(settings.limits),
+                limits,
                 inflight,
                 recorder,
                 instance: uuid::Uuid::now_v7().to_string(),
@@ -181,7 +191,7 @@ impl Interactions {
                 metrics: GenAiMetrics::new(series),
             }),
             background: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     /// This process's instance id.
@@ -204,7 +214,16 @@ impl Interactions {
         let hour = store
             .managed_usage(Timestamp::from_datetime(now - time::Duration::hours(1)))
             .await?;
-        self.shared.limits.restore(&month, &hour, now);
+        let restored = self
+            .shared
+            .limits
+            .store()
+            .restore(&month, &hour, limits::unix_ms(now), &limits::month_of(now))
+            .await;
+        if let Err(error) = restored {
+            // Shared counters keep their own counts; only the upgrade seed is missed.
+            tracing::warn!(%error, "cannot seed the limit counters from the records");
+        }
         let liveness =
             liveness::start(store.clone(), &self.shared.instance, settings.liveness).await?;
         let purger = purge::spawn(store, settings.purge_interval, max_retention_days);
@@ -276,12 +295,16 @@ impl Interactions {
     }
 
     /// The organization's managed-provider usage now.
-    pub fn usage(&self, org: OrgId) -> UsageReport {
-        let now = OffsetDateTime::now_utc();
-        UsageReport {
-            rate_limit_usage: self.shared.limits.rate_usage(org, now),
-            monthly_quota_usage: self.shared.limits.monthly_usage(org, now),
-        }
+    pub async fn usage(&self, org: OrgId) -> Result<UsageReport, LimitStoreError> {
+        let (rate, monthly) = self
+            .shared
+            .limits
+            .usage(org, OffsetDateTime::now_utc())
+            .await?;
+        Ok(UsageReport {
+            rate_limit_usage: rate,
+            monthly_quota_usage: monthly,
+        })
     }
 
     /// Queue places in use (reserved by invocations in flight or waiting to be written).
@@ -289,10 +312,8 @@ impl Interactions {
         self.shared.recorder.places_in_use()
     }
 
-    pub fn monthly_usage(&self, org: OrgId) -> MonthlyQuotaUsage {
-        self.shared
-            .limits
-            .monthly_usage(org, OffsetDateTime::now_utc())
+    pub async fn monthly_usage(&self, org: OrgId) -> Result<MonthlyQuotaUsage, LimitStoreError> {
+        Ok(self.usage(org).await?.monthly_quota_usage)
     }
 }
 
@@ -313,6 +334,15 @@ pub fn limit_error(error: &LimitError) -> SurfaceError {
         LimitError::QuotaExceeded {
             retry_after_secs, ..
         } => (ErrorName::Quota, *retry_after_secs),
+        LimitError::Unavailable => {
+            let mut surface = SurfaceError::new(
+                503,
+                ErrorName::Unavailable.as_str(),
+                format!("{error}; retry shortly"),
+            );
+            surface.retry_after = Some(QUEUE_RETRY_AFTER);
+            return surface;
+        }
     };
     gen_ai::limit_refused(match name {
         ErrorName::RateLimit => "rate",
@@ -414,7 +444,7 @@ impl Recording {
 
     /// Applies the organization's limits to the resolved call: only the managed provider is
     /// limited. Reserves a request, a token estimate and a monthly unit.
-    pub fn admit(&mut self) -> Result<(), SurfaceError> {
+    pub async fn admit(&mut self) -> Result<(), SurfaceError> {
         let managed = self
             .resolved
             .as_ref()
@@ -427,6 +457,7 @@ impl Recording {
             .shared
             .limits
             .admit(self.invocation.org_id, estimate, OffsetDateTime::now_utc())
+            .await
             .map_err(|e| limit_error(&e))?;
         self.reservation = Some(reservation);
         Ok(())
@@ -462,42 +493,68 @@ impl Recording {
     /// committed. `Err` (503 `recording_unavailable`) means the caller must not be given the
     /// answer's end: the record then says so too.
     pub async fn settle(mut self, outcome: Outcome) -> Result<(), SurfaceError> {
-        let commit = self.complete(outcome);
+        let (commit, charge) = self.complete(outcome);
         // The span ends after the record's commit, with the wait as its last child.
         let span = std::mem::take(&mut self.span);
-        match commit {
-            Some(commit) if self.is_durable() => {
-                let (at, started) = (std::time::SystemTime::now(), Instant::now());
-                let waited = commit.wait(self.shared.patience).await;
-                let took = started.elapsed();
-                span.child(
-                    "record invocation",
-                    SpanKind::Internal,
-                    at,
-                    took,
-                    Vec::new(),
-                );
-                waited.map_err(not_recorded)
+        // Settled before the end reaches the caller (so its usage report includes this
+        // call), while the record commits: the two round trips overlap.
+        let charged = async {
+            if let Some(charge) = charge {
+                charge.apply(&self.shared.limits).await;
             }
-            _ => Ok(()),
-        }
+        };
+        let recorded = async {
+            match commit {
+                Some(commit) if self.is_durable() => {
+                    let (at, started) = (std::time::SystemTime::now(), Instant::now());
+                    let waited = commit.wait(self.shared.patience).await;
+                    let took = started.elapsed();
+                    span.child(
+                        "record invocation",
+                        SpanKind::Internal,
+                        at,
+                        took,
+                        Vec::new(),
+                    );
+                    waited.map_err(not_recorded)
+                }
+                _ => Ok(()),
+            }
+        };
+        let ((), recorded) = tokio::join!(charged, recorded);
+        recorded
     }
 
     /// Ends the invocation without waiting for its record (errors the caller already has).
     pub fn finish(mut self, outcome: Outcome) {
-        self.complete(outcome);
+        let (_, charge) = self.complete(outcome);
+        self.charge_later(charge);
     }
 
-    /// Reconciles the limits, marks the invocation finished for polling and queues its
-    /// record into the place reserved at the start (never blocks, never fails).
-    fn complete(&mut self, outcome: Outcome) -> Option<Arc<Commit>> {
-        let slot = self.slot.take()?;
-        if let Some(reservation) = &self.reservation {
-            let used = charged_tokens(&outcome, self.invocation.estimated_tokens);
-            self.shared
-                .limits
-                .reconcile(reservation, used, OffsetDateTime::now_utc());
+    /// Settles the limits off the request path (the caller is gone or already answered).
+    fn charge_later(&self, charge: Option<Charge>) {
+        let Some(charge) = charge else { return };
+        let shared = self.shared.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move { charge.apply(&shared.limits).await });
+            }
+            // Outside a runtime (shutdown): the lease releases the reservation.
+            Err(_) => tracing::debug!("reservation left to its lease"),
         }
+    }
+
+    /// Marks the invocation finished for polling and queues its record into the place
+    /// reserved at the start (never blocks, never fails); returns the commit to wait for and
+    /// what the limits must be charged.
+    fn complete(&mut self, outcome: Outcome) -> (Option<Arc<Commit>>, Option<Charge>) {
+        let Some(slot) = self.slot.take() else {
+            return (None, None);
+        };
+        let charge = self.reservation.as_ref().map(|reservation| Charge {
+            tokens: charged_tokens(&outcome, self.invocation.estimated_tokens),
+            reservation: reservation.clone(),
+        });
         self.observe(&outcome);
         // Async recording: polling shows the answer before its record is written.
         let message = (!self.is_durable() && self.invocation.keep_content)
@@ -518,7 +575,7 @@ impl Recording {
             total_ms = record.total_ms,
             "invocation finished"
         );
-        Some(self.shared.recorder.send_ended(slot, record))
+        (Some(self.shared.recorder.send_ended(slot, record)), charge)
     }
 
     /// Counts the ended invocation in its per-model series and gives its span the outcome.
@@ -603,11 +660,26 @@ impl Drop for Recording {
     fn drop(&mut self) {
         if self.slot.is_some() {
             tracing::debug!(invocation = %self.invocation.id, "invocation abandoned by the client");
-            self.complete(Outcome {
+            let (_, charge) = self.complete(Outcome {
                 error: Some((499, CLIENT_CLOSED.to_owned())),
                 ..Outcome::default()
             });
+            self.charge_later(charge);
         }
+    }
+}
+
+/// What an ended invocation costs against the managed limits.
+struct Charge {
+    reservation: Reservation,
+    tokens: u64,
+}
+
+impl Charge {
+    async fn apply(self, limits: &Limits) {
+        limits
+            .settle(&self.reservation, self.tokens, OffsetDateTime::now_utc())
+            .await;
     }
 }
 

@@ -128,8 +128,17 @@ fn poll_result(
 
 /// `GET /v1/quota/ai-invocations`
 pub async fn quota(State(state): State<AppState>, caller: Caller) -> Response {
-    let usage = state.interactions.monthly_usage(caller.0.org_id);
-    Json(json!({ "ok": true, "monthlyQuotaUsage": usage })).into_response()
+    match state.interactions.monthly_usage(caller.0.org_id).await {
+        Ok(usage) => Json(json!({ "ok": true, "monthlyQuotaUsage": usage })).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the monthly quota");
+            crate::error::ApiError(switchboard_core::PortError::new(
+                switchboard_core::ErrorName::Unavailable,
+                "The usage counters are unavailable; retry shortly",
+            ))
+            .into_response()
+        }
+    }
 }
 
 async fn visible_record(

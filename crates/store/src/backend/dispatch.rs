@@ -436,6 +436,50 @@ macro_rules! impl_store {
                 super::support::bounded(self.call_timeout, self.op_managed_usage(since))
             }
 
+            fn shares_limits(&self) -> bool {
+                self.op_shares_limits()
+            }
+
+            fn limit_reserve<'a>(
+                &'a self,
+                ask: &'a crate::LimitAsk,
+            ) -> StoreFuture<'a, crate::LimitDecision> {
+                super::support::bounded(self.call_timeout, self.op_limit_reserve(ask))
+            }
+
+            fn limit_settle<'a>(
+                &'a self,
+                held: &'a crate::LimitHeld,
+                tokens: u64,
+                now_ms: i64,
+            ) -> StoreFuture<'a, ()> {
+                super::support::bounded(
+                    self.call_timeout,
+                    self.op_limit_settle(held, tokens, now_ms),
+                )
+            }
+
+            fn limit_refund<'a>(&'a self, held: &'a crate::LimitHeld) -> StoreFuture<'a, ()> {
+                super::support::bounded(self.call_timeout, self.op_limit_refund(held))
+            }
+
+            fn limit_counts<'a>(
+                &'a self,
+                org: OrgId,
+                now_ms: i64,
+                month: &'a str,
+            ) -> StoreFuture<'a, crate::LimitCounts> {
+                super::support::bounded(self.call_timeout, self.op_limit_counts(org, now_ms, month))
+            }
+
+            fn limit_seed_monthly<'a>(
+                &'a self,
+                usage: &'a [ManagedUsage],
+                month: &'a str,
+            ) -> StoreFuture<'a, ()> {
+                super::support::bounded(self.call_timeout, self.op_limit_seed_monthly(usage, month))
+            }
+
             fn purge_interactions(&self, policy: PurgePolicy) -> StoreFuture<'_, PurgeReport> {
                 Box::pin(self.op_purge_interactions(policy))
             }

@@ -35,6 +35,7 @@ mod ops_secrets;
 mod ops_sessions;
 #[macro_use]
 mod dispatch;
+mod pg_limits;
 mod postgres;
 pub(crate) mod rows;
 mod sqlite;

@@ -58,6 +58,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/postgres/0007_identity_lifecycle.sql"),
     },
     Migration {
+        version: 8,
+        name: "shared_limits",
+        sql: include_str!("../../migrations/postgres/0008_shared_limits.sql"),
+    },
+    Migration {
         version: 9,
         name: "append_only_audit",
         sql: include_str!("../../migrations/postgres/0009_append_only_audit.sql"),
@@ -107,8 +112,13 @@ impl PgStore {
         Ok(store)
     }
 
-    fn write_pool(&self) -> &Pool<Db> {
+    pub(super) fn write_pool(&self) -> &Pool<Db> {
         &self.pool
+    }
+
+    /// PostgreSQL keeps the managed-provider limits for every replica.
+    fn op_shares_limits(&self) -> bool {
+        true
     }
 
     /// A dedicated connection listening on the config channel.
@@ -122,7 +132,7 @@ impl PgStore {
         Ok(self.pool.begin().await?)
     }
 
-    fn read_pool(&self) -> &Pool<Db> {
+    pub(super) fn read_pool(&self) -> &Pool<Db> {
         &self.pool
     }
 

@@ -57,6 +57,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0007_identity_lifecycle.sql"),
     },
     Migration {
+        version: 8,
+        name: "shared_limits",
+        sql: include_str!("../../migrations/sqlite/0008_shared_limits.sql"),
+    },
+    Migration {
         version: 9,
         name: "append_only_audit",
         sql: include_str!("../../migrations/sqlite/0009_append_only_audit.sql"),
@@ -106,6 +111,31 @@ impl SqliteStore {
         &self.writer
     }
 
+    /// One node: the server keeps the limits in process.
+    fn op_shares_limits(&self) -> bool {
+        false
+    }
+
+    async fn op_limit_reserve(&self, _: &crate::LimitAsk) -> StoreResult<crate::LimitDecision> {
+        Err(no_shared_limits())
+    }
+
+    async fn op_limit_settle(&self, _: &crate::LimitHeld, _: u64, _: i64) -> StoreResult<()> {
+        Err(no_shared_limits())
+    }
+
+    async fn op_limit_refund(&self, _: &crate::LimitHeld) -> StoreResult<()> {
+        Err(no_shared_limits())
+    }
+
+    async fn op_limit_counts(&self, _: OrgId, _: i64, _: &str) -> StoreResult<crate::LimitCounts> {
+        Err(no_shared_limits())
+    }
+
+    async fn op_limit_seed_monthly(&self, _: &[ManagedUsage], _: &str) -> StoreResult<()> {
+        Err(no_shared_limits())
+    }
+
     /// One node: nothing to listen to (the server polls).
     async fn op_listen_for_changes(&self) -> StoreResult<Option<crate::ChangeListener>> {
         Ok(None)
@@ -130,6 +160,10 @@ impl SqliteStore {
     async fn notify_config(_conn: &mut Conn, _version: i64) -> StoreResult<()> {
         Ok(())
     }
+}
+
+fn no_shared_limits() -> StoreError {
+    StoreError::Invalid("SQLite keeps the managed-provider limits in the server process".into())
 }
 
 async fn begin_migration(pool: &Pool<Db>) -> StoreResult<Transaction<'static, Db>> {

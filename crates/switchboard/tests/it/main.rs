@@ -5,6 +5,7 @@ mod harness;
 
 mod access;
 mod audit;
+mod balancer;
 mod catalogue;
 mod defaults;
 mod durability;
@@ -18,6 +19,7 @@ mod ops;
 mod providers;
 mod replicas;
 mod secrets;
+mod shared_limits;
 mod telemetry;
 mod ui;
 mod validation;

@@ -30,7 +30,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use inference::Surface;
 use panics::ErrorFormat;
-pub use settings::Settings;
+pub use settings::{DEFAULT_BODY_BUDGET_BYTES, Settings, UpstreamCaps};
 pub use state::AppState;
 
 use routes::{

@@ -11,10 +11,10 @@ use switchboard_core::catalog::CLAUDE_HAIKU_4_5;
 use switchboard_core::egress::EgressPolicy;
 use switchboard_core::{ProviderType, SecretValue};
 use switchboard_providers::{AwsKeys, Timeouts, UpstreamSettings};
-use switchboard_server::Settings;
 use switchboard_server::interactions::limits::LimitSettings;
 use switchboard_server::interactions::liveness::LivenessSettings;
 use switchboard_server::interactions::{InteractionSettings, RecordingMode};
+use switchboard_server::{DEFAULT_BODY_BUDGET_BYTES, Settings, UpstreamCaps};
 
 use crate::cli::SettingArgs;
 
@@ -60,6 +60,10 @@ struct FileSettings {
     instance_stale_seconds: Option<u64>,
     upstream_first_byte_timeout_seconds: Option<u64>,
     stream_idle_timeout_seconds: Option<u64>,
+    upstream_max_body_bytes: Option<usize>,
+    stream_max_bytes: Option<u64>,
+    stream_max_seconds: Option<u64>,
+    body_budget_bytes: Option<usize>,
     aws_access_key_id: Option<String>,
     aws_secret_access_key: Option<String>,
     aws_session_token: Option<String>,
@@ -86,6 +90,12 @@ pub fn resolve(args: SettingArgs) -> Result<Resolved> {
     };
     let interactions = interaction_settings(&args, &file)?;
     let (timeouts, stream_idle_timeout) = upstream_timeouts(&args, &file)?;
+    let upstream_caps = upstream_caps(&args, &file)?;
+    let body_budget_bytes = positive(
+        "SWITCHBOARD_BODY_BUDGET_BYTES",
+        args.body_budget_bytes.or(file.body_budget_bytes),
+        DEFAULT_BODY_BUDGET_BYTES,
+    )?;
     let listen = args.listen.or(file.listen);
     let listen: SocketAddr = listen
         .as_deref()
@@ -193,6 +203,8 @@ pub fn resolve(args: SettingArgs) -> Result<Resolved> {
             upstream,
             timeouts,
             stream_idle_timeout,
+            upstream_caps,
+            body_budget_bytes,
             interactions,
         },
     })
@@ -285,6 +297,38 @@ fn upstream_timeouts(args: &SettingArgs, file: &FileSettings) -> Result<(Timeout
         ..defaults
     };
     Ok((timeouts, stream_idle))
+}
+
+/// What an upstream may send at most (a whole body, a stream's bytes and duration).
+fn upstream_caps(args: &SettingArgs, file: &FileSettings) -> Result<UpstreamCaps> {
+    let defaults = UpstreamCaps::default();
+    Ok(UpstreamCaps {
+        max_body_bytes: positive(
+            "SWITCHBOARD_UPSTREAM_MAX_BODY_BYTES",
+            args.upstream_max_body_bytes
+                .or(file.upstream_max_body_bytes),
+            defaults.max_body_bytes,
+        )?,
+        stream_max_bytes: positive(
+            "SWITCHBOARD_STREAM_MAX_BYTES",
+            args.stream_max_bytes.or(file.stream_max_bytes),
+            defaults.stream_max_bytes,
+        )?,
+        stream_max_duration: seconds(
+            "SWITCHBOARD_STREAM_MAX_SECONDS",
+            args.stream_max_seconds.or(file.stream_max_seconds),
+            defaults.stream_max_duration,
+        )?,
+    })
+}
+
+/// A positive count, or the default.
+fn positive<T: PartialEq + Default>(name: &str, value: Option<T>, default: T) -> Result<T> {
+    match value {
+        None => Ok(default),
+        Some(v) if v == T::default() => bail!("{name} must be at least 1"),
+        Some(v) => Ok(v),
+    }
 }
 
 /// A positive number of seconds, or the default.

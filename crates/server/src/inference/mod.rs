@@ -7,6 +7,7 @@
 //! protocol on both sides is a pass-through with minimal edits; otherwise the body and the
 //! answer are translated through the IR of `switchboard-protocols`.
 
+mod bounded;
 pub(crate) mod codec;
 mod errors;
 mod invoke;
@@ -14,6 +15,7 @@ mod models;
 mod port_events;
 mod raw_json;
 mod relay;
+mod scrub;
 mod upstream;
 
 use std::sync::Arc;

@@ -63,6 +63,18 @@ impl StreamFailure {
         name: "upstream_incomplete",
         kind: ErrorKind::BadGateway,
     };
+    /// The upstream stream went past its size cap (`SWITCHBOARD_STREAM_MAX_BYTES`).
+    pub const TOO_LARGE: Self = Self {
+        status: 502,
+        name: "upstream_too_large",
+        kind: ErrorKind::BadGateway,
+    };
+    /// The upstream stream ran past its duration cap (`SWITCHBOARD_STREAM_MAX_SECONDS`).
+    pub const TOO_LONG: Self = Self {
+        status: 504,
+        name: "upstream_too_long",
+        kind: ErrorKind::Timeout,
+    };
     /// The upstream went silent for longer than the stream idle timeout.
     pub const TIMEOUT: Self = Self {
         status: 504,

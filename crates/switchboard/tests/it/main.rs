@@ -17,4 +17,5 @@ mod providers;
 mod replicas;
 mod secrets;
 mod ui;
+mod upstream_abuse;
 mod validation;

@@ -3,7 +3,8 @@
 //! protocol handlers see the request. OpenAI's shapes, or Anthropic's for Messages paths.
 //!
 //! * `[[sim:echo_key]]`: a 400 whose error message quotes the credential the request
-//!   carried (what a careless provider does with a key it refuses).
+//!   carried (what a careless provider does with a key it refuses); for a stream, a 200
+//!   whose one event is that error.
 //! * `[[sim:huge_body=N]]`: a 200 JSON answer of `N` bytes, chunked (no `Content-Length`),
 //!   generated as it is read.
 //! * `[[sim:endless]]`: a 200 event stream that never ends (content chunks, `delay_ms`
@@ -33,7 +34,9 @@ pub(crate) async fn abuse(State(sim): State<Sim>, request: Request, next: Next) 
     let (directives, _) = faults::extract(&String::from_utf8_lossy(&bytes));
     let anthropic = parts.uri.path().contains("messages");
     if directives.echo_key {
-        return echo_key(&parts.headers, anthropic);
+        let stream =
+            serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| v["stream"] == true);
+        return echo_key(&parts.headers, anthropic, stream);
     }
     if let Some(size) = directives.huge_body {
         return huge_body(size);
@@ -55,7 +58,8 @@ fn credential(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-fn echo_key(headers: &HeaderMap, anthropic: bool) -> Response {
+/// The error, as a whole answer or (for a stream) as the stream's one event.
+fn echo_key(headers: &HeaderMap, anthropic: bool, stream: bool) -> Response {
     let message = format!(
         "The key {} may not be used with this model (simulated echo).",
         credential(headers)
@@ -66,7 +70,14 @@ fn echo_key(headers: &HeaderMap, anthropic: bool) -> Response {
         json!({"error": {"message": message, "type": "invalid_request_error",
             "param": null, "code": "model_not_allowed"}})
     };
-    reply::json(StatusCode::BAD_REQUEST, HeaderMap::new(), &body)
+    if !stream {
+        return reply::json(StatusCode::BAD_REQUEST, HeaderMap::new(), &body);
+    }
+    let event = match anthropic {
+        true => format!("event: error\ndata: {body}\n\n"),
+        false => format!("data: {body}\n\n"),
+    };
+    reply::sse(HeaderMap::new(), Body::from(event))
 }
 
 /// Bytes generated per read of a huge body.

@@ -42,7 +42,7 @@ pub async fn call(
     state: &AppState,
     surface: Surface,
     caller: &Principal,
-    snapshot: &OrgSnapshot,
+    snapshot: &Arc<OrgSnapshot>,
     headers: &HeaderMap,
     body: Bytes,
     recording: Recording,
@@ -83,7 +83,7 @@ async fn exchange(
     state: &AppState,
     surface: Surface,
     caller: &Principal,
-    snapshot: &OrgSnapshot,
+    snapshot: &Arc<OrgSnapshot>,
     headers: &HeaderMap,
     body: &Bytes,
     recording: &mut Option<Recording>,
@@ -124,7 +124,7 @@ async fn exchange(
 struct Exchange<'a> {
     state: &'a AppState,
     surface: Surface,
-    snapshot: &'a OrgSnapshot,
+    snapshot: &'a Arc<OrgSnapshot>,
     resolved: &'a Resolved,
     stream: bool,
 }
@@ -155,13 +155,18 @@ impl Exchange<'_> {
             None if same_protocol => self.pass_through_body(raw, &prepared.target),
             None => self.translated_body(raw, &prepared.target)?,
         };
-        let response = self.send(&prepared, headers, upstream_body).await?;
+        let (response, sent) = self.send(&prepared, headers, upstream_body).await?;
         let (mut answer, outcome) = if self.stream {
             if let Some(recording) = recording.as_ref() {
                 recording.begun().await?;
             }
             let recording = recording.take();
-            let answer = self.relay_stream(response, codec, client_wants_usage, recording);
+            let scrub = ScrubSource {
+                state: self.state.clone(),
+                snapshot: self.snapshot.clone(),
+                sent,
+            };
+            let answer = self.relay_stream(response, codec, client_wants_usage, recording, scrub);
             (answer, Outcome::default())
         } else {
             let whole_same = same_protocol || codec == Codec::BedrockInvoke;
@@ -294,7 +299,7 @@ impl Exchange<'_> {
         target: &PreparedTarget,
         caller_headers: &HeaderMap,
         body: Vec<u8>,
-    ) -> Result<reqwest::Response, SurfaceError> {
+    ) -> Result<(reqwest::Response, HeaderMap), SurfaceError> {
         let body = Bytes::from(body);
         let mut attempt = 0;
         loop {
@@ -307,7 +312,7 @@ impl Exchange<'_> {
                 .await
                 .map_err(egress_error)?;
             if response.status().is_success() {
-                return Ok(response);
+                return Ok((response, sent));
             }
             let wait = retry_wait(&response);
             if attempt < 2 && is_retryable(response.status()) && wait.is_some() {
@@ -468,6 +473,7 @@ impl Exchange<'_> {
         upstream: Codec,
         client_wants_usage: bool,
         recording: Option<Recording>,
+        scrub: ScrubSource,
     ) -> Response {
         let relay = Relay::new(RelaySpec {
             surface: self.surface,
@@ -484,6 +490,8 @@ impl Exchange<'_> {
             relay,
             recording,
             forwarded_unread: None,
+            scrub,
+            scrubber: None,
             idle: self.state.settings.stream_idle_timeout,
             ended: false,
         };
@@ -521,9 +529,20 @@ struct StreamState<S> {
     /// Whole events already given to the caller unchanged but not yet read by the relay:
     /// read on the next poll, once the caller has them (see [`Relay::forwards_raw`]).
     forwarded_unread: Option<Bytes>,
+    /// Where the scrubber of error events comes from, and the scrubber once needed.
+    scrub: ScrubSource,
+    scrubber: Option<Scrubber>,
     /// An upstream silent this long is ended with `upstream_timeout`.
     idle: Duration,
     ended: bool,
+}
+
+/// What a stream's error events are scrubbed of, decrypted only when one appears.
+struct ScrubSource {
+    state: AppState,
+    snapshot: Arc<OrgSnapshot>,
+    /// The upstream request's headers (its credential).
+    sent: HeaderMap,
 }
 
 impl<S> StreamState<S>
@@ -534,6 +553,29 @@ where
     /// the last thing sent, and only once the invocation is settled (recorded, with durable
     /// recording).
     async fn next_chunk(&mut self) -> Option<Bytes> {
+        let out = self.next_raw_chunk().await?;
+        Some(self.scrubbed(out))
+    }
+
+    /// Error events (the upstream's own, passed through or translated) are scrubbed of the
+    /// organization's secrets and the credential sent, like whole error answers. An error
+    /// event is found by the JSON text `"error"`, which the content of a JSON string can
+    /// never contain (its quotes are escaped); other events go out untouched.
+    fn scrubbed(&mut self, out: Bytes) -> Bytes {
+        if memchr::memmem::find(&out, b"\"error\"").is_none() {
+            return out;
+        }
+        let Ok(text) = std::str::from_utf8(&out) else {
+            return out;
+        };
+        let source = &self.scrub;
+        let scrubber = self.scrubber.get_or_insert_with(|| {
+            Scrubber::for_upstream(&source.state, &source.snapshot, &source.sent)
+        });
+        Bytes::from(scrubber.scrub(text))
+    }
+
+    async fn next_raw_chunk(&mut self) -> Option<Bytes> {
         if self.ended {
             return None;
         }

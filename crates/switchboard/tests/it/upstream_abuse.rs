@@ -78,6 +78,49 @@ async fn an_upstream_that_echoes_the_key_never_reaches_the_caller_the_log_or_the
     }
 }
 
+/// The same upstream, streaming: its error event (passed through, or translated) is
+/// scrubbed too.
+#[tokio::test]
+async fn an_upstream_error_event_that_echoes_the_key_is_scrubbed() {
+    let gateway = Gateway::start(Backend::Sqlite).await;
+    let cases = [
+        ("/v1/chat/completions", "openai", "gpt-5", CANARY),
+        ("/v1/messages", "openai", "gpt-5", CANARY),
+        (
+            "/v1/messages",
+            "anthropic",
+            "claude-sonnet-4-5-20250929",
+            ANTHROPIC_KEY,
+        ),
+        (
+            "/v1/chat/completions",
+            "anthropic",
+            "claude-sonnet-4-5-20250929",
+            ANTHROPIC_KEY,
+        ),
+    ];
+    for (path, provider, model, key) in cases {
+        let body = chat_body(path, provider, model, "hello [[sim:echo_key]]", true);
+        let response = gateway.post(path, &body).await;
+        assert_eq!(response.status(), 200);
+        let id = invocation_id(&response);
+        let text = response.text().await.unwrap();
+        assert!(
+            !text.contains(key),
+            "{provider} via {path}: the key reached the caller: {text}"
+        );
+        assert!(text.contains("[redacted]"), "{provider} via {path}: {text}");
+        let record = stored_record(&gateway.server, &gateway.org.admin, &id).await;
+        assert!(!record.to_string().contains(key), "{record}");
+        assert_eq!(record["status"], "Failed", "{record}");
+    }
+    let log = gateway.server.stop();
+    assert!(
+        !log.contains(ANTHROPIC_KEY),
+        "a provider key reached the server log"
+    );
+}
+
 #[tokio::test]
 async fn a_huge_whole_upstream_answer_is_refused_at_the_cap() {
     for backend in backends() {

@@ -24,6 +24,8 @@ pub struct Inner {
     pub settings: Settings,
     pub metrics: Metrics,
     pub interactions: Interactions,
+    /// Shared by every inference request body being read.
+    pub body_budget: crate::inference::BodyBudget,
     pub started: Instant,
 }
 
@@ -36,6 +38,7 @@ impl AppState {
         settings: Settings,
     ) -> Self {
         let interactions = Interactions::new(store.clone(), &settings.interactions);
+        let body_budget = crate::inference::BodyBudget::new(settings.body_budget_bytes);
         Self(Arc::new(Inner {
             store,
             snapshots,
@@ -44,6 +47,7 @@ impl AppState {
             settings,
             metrics: Metrics::default(),
             interactions,
+            body_budget,
             started: Instant::now(),
         }))
     }

@@ -25,6 +25,7 @@ use super::codec::{self, Codec};
 use super::errors::{Surface, SurfaceError};
 use super::raw_json::{Edit, RawObject, json_string};
 use super::relay::{Relay, RelaySpec, StreamFailure};
+use super::request_bounds;
 use super::scrub::Scrubber;
 use super::{Failure, Served, resolve_selection, set_selection_headers};
 use crate::dataplane::OrgSnapshot;
@@ -89,6 +90,7 @@ async fn exchange(
     recording: &mut Option<Recording>,
 ) -> Result<Served, Failure> {
     let raw = RawObject::parse(body).map_err(|e| SurfaceError::bad_request(e.to_string()))?;
+    request_bounds::check(&raw).map_err(SurfaceError::bad_request)?;
     let provider = raw.str("provider").map_err(SurfaceError::bad_request)?;
     let model = raw.str("model").map_err(SurfaceError::bad_request)?;
     let selection = Selection {

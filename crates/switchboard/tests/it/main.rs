@@ -9,6 +9,7 @@ mod defaults;
 mod durability;
 mod identity;
 mod inference;
+mod input_bounds;
 mod interactions;
 mod isolation;
 mod keys;

@@ -45,17 +45,33 @@ impl BodyBudget {
         self.bytes.available_permits()
     }
 
-    /// Reads `body` (at most `limit` bytes) within the budget.
+    /// Reads `body` (at most `limit` bytes) within the budget. A body refused for the
+    /// budget is answered at once, and the rest of it is read and discarded in the
+    /// background (a chunk at a time: no memory), so that the client, still sending, gets
+    /// the 503 instead of a broken connection.
     pub async fn read(&self, body: Body, limit: usize) -> Result<(Bytes, BodyGuard), BodyError> {
         let declared = body.size_hint().lower() as usize;
         if declared > limit {
             return Err(BodyError::TooLarge { limit });
         }
+        let mut stream = body.into_data_stream();
+        let read = self.read_within(&mut stream, declared, limit).await;
+        if read.as_ref().err() == Some(&BodyError::OverBudget) {
+            tokio::spawn(discard(stream, limit));
+        }
+        read
+    }
+
+    async fn read_within(
+        &self,
+        stream: &mut axum::body::BodyDataStream,
+        declared: usize,
+        limit: usize,
+    ) -> Result<(Bytes, BodyGuard), BodyError> {
         let mut guard = BodyGuard(None);
         self.take(&mut guard, declared)?;
         let mut reserved = declared;
         let mut out = BytesMut::with_capacity(declared);
-        let mut stream = body.into_data_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|error| classify(&error, limit))?;
             let total = out.len() + chunk.len();
@@ -86,6 +102,20 @@ impl BodyBudget {
             None => guard.0 = Some(permit),
         }
         Ok(())
+    }
+}
+
+/// A refused body's client may pause this long between chunks before it is given up on.
+const DISCARD_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads the rest of a refused body and drops it (at most `limit` bytes).
+async fn discard(mut stream: axum::body::BodyDataStream, limit: usize) {
+    let mut seen = 0usize;
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout(DISCARD_IDLE, stream.next()).await {
+        seen += chunk.len();
+        if seen > limit {
+            break;
+        }
     }
 }
 

@@ -14,7 +14,9 @@ mod errors;
 mod invoke;
 mod models;
 mod port_events;
-mod raw_json;
+/// Public for the fuzz targets (`crates/fuzz-targets`); not an API.
+#[doc(hidden)]
+pub mod raw_json;
 mod relay;
 pub mod request_bounds;
 mod scrub;
@@ -183,7 +185,10 @@ fn prompt_text(body: &[u8]) -> String {
             if prompt.len() > 1 {
                 prompt.push(',');
             }
-            prompt.push_str(&format!("\"{key}\":{}", value.get()));
+            prompt.push('"');
+            prompt.push_str(key);
+            prompt.push_str("\":");
+            prompt.push_str(value.get());
         }
     }
     prompt.push('}');

@@ -144,3 +144,47 @@ async fn a_body_over_the_shared_budget_is_a_503_with_retry_after() {
     }
     gateway.server.stop();
 }
+
+/// Catalogue item 26 on the management API: a user's email is NFC-normalized (its NFD twin
+/// is the same user), and look-alike, invisible, over-long and blank ones are refused.
+#[tokio::test]
+async fn unicode_names_are_normalized_and_look_alikes_are_refused() {
+    for backend in backends() {
+        let server = crate::harness::Server::start(backend).await;
+        let org = server.org("acme");
+        let create = |email: String| {
+            let server = &server;
+            let admin = org.admin.clone();
+            async move {
+                server
+                    .post(
+                        "/v1/users",
+                        &admin,
+                        json!({ "email": email, "role": "member" }),
+                    )
+                    .await
+            }
+        };
+        let created = create("Jos\u{e9}@acme.test".to_owned()).await.expect(201);
+        assert_eq!(created.json["user"]["email"], "jos\u{e9}@acme.test");
+        // The NFD spelling is the same address.
+        create("Jose\u{301}@acme.test".to_owned()).await.expect(409);
+        for (what, email) in [
+            (
+                "Cyrillic А in a Latin word",
+                "\u{410}dmin@acme.test".to_owned(),
+            ),
+            (
+                "right-to-left override",
+                "admin\u{202E}@acme.test".to_owned(),
+            ),
+            ("zero-width space", "ad\u{200B}min@acme.test".to_owned()),
+            ("over 255 bytes", format!("{}@acme.test", "a".repeat(250))),
+            ("only whitespace", " \u{3000} ".to_owned()),
+        ] {
+            let response = create(email).await;
+            assert_eq!(response.status.as_u16(), 400, "{what}: {}", response.json);
+        }
+        server.stop();
+    }
+}

@@ -13,6 +13,7 @@ mod input_bounds;
 mod interactions;
 mod isolation;
 mod keys;
+mod memory_bounds;
 mod ops;
 mod providers;
 mod replicas;

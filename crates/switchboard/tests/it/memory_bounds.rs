@@ -164,6 +164,7 @@ async fn two_hundred_stalled_stream_readers_cost_a_small_buffer_each_and_memory_
     let gateway = Gateway::start(Backend::Sqlite).await;
     let before = warm_up(&gateway).await;
     let sampler = PeakSampler::start(gateway.server.pid());
+    let upstream_before = gateway.sim.handle.requests().len();
     let addr = gateway
         .server
         .base_url
@@ -188,9 +189,21 @@ async fn two_hundred_stalled_stream_readers_cost_a_small_buffer_each_and_memory_
         readers.push(socket);
     }
     // Every stream runs until back-pressure stops it; after that nothing grows: there is
-    // no queue between the upstream and the caller.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let stalled = rss(gateway.server.pid());
+    // no queue between the upstream and the caller. Stalled: every request reached the
+    // upstream and memory stopped rising (within 2 % over a second, 30 s at most).
+    while gateway.sim.handle.requests().len() < upstream_before + 200 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut stalled = rss(gateway.server.pid());
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = rss(gateway.server.pid());
+        let settled = now <= stalled + stalled / 50;
+        stalled = now;
+        if settled {
+            break;
+        }
+    }
     tokio::time::sleep(Duration::from_secs(5)).await;
     let later = rss(gateway.server.pid());
     let peak = sampler.finish();

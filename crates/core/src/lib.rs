@@ -10,6 +10,7 @@ pub mod defaults;
 pub mod egress;
 pub mod error;
 pub mod ids;
+pub mod names;
 pub mod principal;
 pub mod provider;
 pub mod records;

@@ -35,7 +35,7 @@ use inference::Surface;
 pub use listener::{Listeners, serve};
 use panics::ErrorFormat;
 use request_id::HEADER as REQUEST_ID;
-pub use settings::{Settings, TelemetrySettings};
+pub use settings::{DEFAULT_BODY_BUDGET_BYTES, Settings, TelemetrySettings, UpstreamCaps};
 pub use state::AppState;
 
 use routes::{

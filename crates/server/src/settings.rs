@@ -22,6 +22,11 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// An upstream stream silent this long is ended with `upstream_timeout`.
     pub stream_idle_timeout: std::time::Duration,
+    /// What an upstream may send at most.
+    pub upstream_caps: UpstreamCaps,
+    /// Inference request bodies being read at once share this many bytes; a body that
+    /// would take more is answered 503 with `Retry-After` before more of it is read.
+    pub body_budget_bytes: usize,
     /// Recorder queue, managed-provider limits and the content purge.
     pub interactions: crate::interactions::InteractionSettings,
     /// Per-connection timeouts and size limits, and the connection cap.
@@ -42,3 +47,29 @@ pub struct TelemetrySettings {
     /// (`SWITCHBOARD_OTEL_CAPTURE_CONTENT`).
     pub capture_content: bool,
 }
+
+/// Caps on what an upstream may send: a provider that answers without end (or a broken one)
+/// costs a bounded amount of memory and time.
+#[derive(Clone, Copy, Debug)]
+pub struct UpstreamCaps {
+    /// A whole (non-streaming) answer's body, in bytes; above it: 502 `upstream_too_large`.
+    pub max_body_bytes: usize,
+    /// A stream's bytes in total; above it the stream ends with an error event.
+    pub stream_max_bytes: u64,
+    /// A stream's duration from its response head; past it the stream ends with an error
+    /// event.
+    pub stream_max_duration: std::time::Duration,
+}
+
+impl Default for UpstreamCaps {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024 * 1024,
+            stream_max_bytes: 256 * 1024 * 1024,
+            stream_max_duration: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The default [`Settings::body_budget_bytes`]: eight maximal (32 MiB) bodies at once.
+pub const DEFAULT_BODY_BUDGET_BYTES: usize = 256 * 1024 * 1024;

@@ -31,6 +31,8 @@ pub struct Inner {
     /// The graceful-shutdown phase (readiness, the accept loop, deadlines and streams
     /// follow it).
     pub shutdown: Shutdown,
+    /// Shared by every inference request body being read.
+    pub body_budget: crate::inference::BodyBudget,
     pub started: Instant,
 }
 
@@ -49,6 +51,7 @@ impl AppState {
             ..SeriesPolicy::default()
         };
         let interactions = Interactions::new(store.clone(), &settings.interactions, series)?;
+        let body_budget = crate::inference::BodyBudget::new(settings.body_budget_bytes);
         Ok(Self(Arc::new(Inner {
             store,
             snapshots,
@@ -59,6 +62,7 @@ impl AppState {
             interactions,
             tracing,
             shutdown: Shutdown::default(),
+            body_budget,
             started: Instant::now(),
         })))
     }

@@ -22,6 +22,10 @@ pub(crate) struct Directives {
     pub chunks: Option<usize>,
     pub latency_ms: Option<u64>,
     pub faults: crate::sse::StreamFaults,
+    /// See [`crate::abuse`].
+    pub echo_key: bool,
+    pub huge_body: Option<usize>,
+    pub endless: bool,
 }
 
 impl Directives {
@@ -41,6 +45,9 @@ impl Directives {
             "stall_after" => self.faults.stall_after = value.parse().ok(),
             "cut_mid_event" => self.faults.cut_mid_event = value.parse().ok(),
             "no_terminator" => self.faults.no_terminator = true,
+            "echo_key" => self.echo_key = true,
+            "huge_body" => self.huge_body = value.parse().ok(),
+            "endless" => self.endless = true,
             _ => {}
         }
     }

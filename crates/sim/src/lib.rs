@@ -64,8 +64,13 @@
 //! * `[[sim:no_terminator]]`: the whole answer but its last frame (`[DONE]`, `message_stop`,
 //!   Bedrock's `metadata`), then a clean end of the body.
 //!
+//! * `[[sim:echo_key]]`, `[[sim:huge_body=N]]`, `[[sim:endless]]`: an abusive upstream (an
+//!   error quoting the key it got, a huge whole answer, a stream without end); see the
+//!   `abuse` module.
+//!
 //! Streams are generated lazily frame by frame, so a slow reader back-pressures the simulator.
 
+mod abuse;
 mod answer;
 mod anthropic;
 mod auth;
@@ -258,6 +263,10 @@ pub fn router(config: SimConfig) -> (Router, SimHandle) {
             get(record::list).delete(record::clear_all),
         )
         .fallback(reply::unknown_route)
+        .layer(axum::middleware::from_fn_with_state(
+            sim.clone(),
+            abuse::abuse,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             sim.clone(),
             record::record,

@@ -84,6 +84,7 @@ impl RecordedRequest {
 #[derive(Clone, Debug, Default)]
 pub struct SimHandle {
     requests: Arc<Mutex<Vec<RecordedRequest>>>,
+    endless: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SimHandle {
@@ -95,6 +96,16 @@ impl SimHandle {
     /// The most recent request, if any.
     pub fn last_request(&self) -> Option<RecordedRequest> {
         self.lock().last().cloned()
+    }
+
+    /// Endless streams (`[[sim:endless]]`) still being sent: a client that hangs up (or a
+    /// gateway that drops the upstream connection) ends its stream.
+    pub fn open_endless_streams(&self) -> usize {
+        self.endless.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub(crate) fn endless_counter(&self) -> Arc<std::sync::atomic::AtomicUsize> {
+        self.endless.clone()
     }
 
     /// Forgets all recorded requests.

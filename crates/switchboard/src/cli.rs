@@ -134,6 +134,18 @@ pub struct SettingArgs {
     /// Put prompt and answer text into trace spans (only of organizations that keep content).
     #[arg(long, env = "SWITCHBOARD_OTEL_CAPTURE_CONTENT", global = true)]
     pub otel_capture_content: Option<bool>,
+    /// A whole (non-streaming) upstream answer larger than this many bytes: 502.
+    #[arg(long, env = "SWITCHBOARD_UPSTREAM_MAX_BODY_BYTES", global = true)]
+    pub upstream_max_body_bytes: Option<usize>,
+    /// An upstream stream longer than this many bytes in total ends with an error event.
+    #[arg(long, env = "SWITCHBOARD_STREAM_MAX_BYTES", global = true)]
+    pub stream_max_bytes: Option<u64>,
+    /// An upstream stream still running after this many seconds ends with an error event.
+    #[arg(long, env = "SWITCHBOARD_STREAM_MAX_SECONDS", global = true)]
+    pub stream_max_seconds: Option<u64>,
+    /// Inference request bodies being read at once share this many bytes; beyond it: 503.
+    #[arg(long, env = "SWITCHBOARD_BODY_BUDGET_BYTES", global = true)]
+    pub body_budget_bytes: Option<usize>,
     #[arg(
         long,
         env = "SWITCHBOARD_MANAGED_ANTHROPIC_API_KEY",

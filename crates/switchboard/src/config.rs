@@ -17,7 +17,7 @@ use switchboard_server::interactions::{InteractionSettings, RecordingMode};
 use switchboard_server::listener::ConnectionLimits;
 use switchboard_server::listener::limits::MIN_HEADER_BYTES;
 use switchboard_server::shutdown::ShutdownSettings;
-use switchboard_server::{Settings, TelemetrySettings};
+use switchboard_server::{DEFAULT_BODY_BUDGET_BYTES, Settings, TelemetrySettings, UpstreamCaps};
 
 use crate::cli::SettingArgs;
 
@@ -68,6 +68,10 @@ struct FileSettings {
     stream_idle_timeout_seconds: Option<u64>,
     metrics_org_label: Option<bool>,
     otel_capture_content: Option<bool>,
+    upstream_max_body_bytes: Option<usize>,
+    stream_max_bytes: Option<u64>,
+    stream_max_seconds: Option<u64>,
+    body_budget_bytes: Option<usize>,
     aws_access_key_id: Option<String>,
     aws_secret_access_key: Option<String>,
     aws_session_token: Option<String>,
@@ -113,6 +117,12 @@ pub fn resolve(args: SettingArgs) -> Result<Resolved> {
         .transpose()
         .context("SWITCHBOARD_OPS_LISTEN must be an address like 0.0.0.0:9091")?;
     let (timeouts, stream_idle_timeout) = upstream_timeouts(&args, &file)?;
+    let upstream_caps = upstream_caps(&args, &file)?;
+    let body_budget_bytes = positive(
+        "SWITCHBOARD_BODY_BUDGET_BYTES",
+        args.body_budget_bytes.or(file.body_budget_bytes),
+        DEFAULT_BODY_BUDGET_BYTES,
+    )?;
     let listen = args.listen.or(file.listen);
     let listen: SocketAddr = listen
         .as_deref()
@@ -220,6 +230,8 @@ pub fn resolve(args: SettingArgs) -> Result<Resolved> {
             upstream,
             timeouts,
             stream_idle_timeout,
+            upstream_caps,
+            body_budget_bytes,
             interactions,
             telemetry: TelemetrySettings {
                 org_label: args
@@ -425,6 +437,38 @@ fn upstream_timeouts(args: &SettingArgs, file: &FileSettings) -> Result<(Timeout
         ..defaults
     };
     Ok((timeouts, stream_idle))
+}
+
+/// What an upstream may send at most (a whole body, a stream's bytes and duration).
+fn upstream_caps(args: &SettingArgs, file: &FileSettings) -> Result<UpstreamCaps> {
+    let defaults = UpstreamCaps::default();
+    Ok(UpstreamCaps {
+        max_body_bytes: positive(
+            "SWITCHBOARD_UPSTREAM_MAX_BODY_BYTES",
+            args.upstream_max_body_bytes
+                .or(file.upstream_max_body_bytes),
+            defaults.max_body_bytes,
+        )?,
+        stream_max_bytes: positive(
+            "SWITCHBOARD_STREAM_MAX_BYTES",
+            args.stream_max_bytes.or(file.stream_max_bytes),
+            defaults.stream_max_bytes,
+        )?,
+        stream_max_duration: seconds(
+            "SWITCHBOARD_STREAM_MAX_SECONDS",
+            args.stream_max_seconds.or(file.stream_max_seconds),
+            defaults.stream_max_duration,
+        )?,
+    })
+}
+
+/// A positive count, or the default.
+fn positive<T: PartialEq + Default>(name: &str, value: Option<T>, default: T) -> Result<T> {
+    match value {
+        None => Ok(default),
+        Some(v) if v == T::default() => bail!("{name} must be at least 1"),
+        Some(v) => Ok(v),
+    }
 }
 
 /// A positive number of seconds, or the default.

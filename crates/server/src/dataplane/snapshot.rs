@@ -100,6 +100,15 @@ impl OrgSnapshot {
         Ok(prepared)
     }
 
+    /// Every secret value of the organization, decrypted: what upstream error messages are
+    /// scrubbed of (see `inference::scrub`). One that cannot be decrypted is left out.
+    pub fn secret_values(&self, store: &dyn Store) -> Vec<SecretValue> {
+        self.secrets
+            .keys()
+            .filter_map(|name| self.secret(store, name))
+            .collect()
+    }
+
     /// Decrypts one secret (when a target is first prepared, and for validation).
     pub fn secret(&self, store: &dyn Store, name: &str) -> Option<SecretValue> {
         let sealed = self.secrets.get(name)?;

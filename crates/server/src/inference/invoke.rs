@@ -132,7 +132,7 @@ async fn run(
     body: Body,
 ) -> Result<Response, Refusal> {
     let caller = authenticate(state, headers).await?;
-    let body = read_body(body, MANAGEMENT_BODY_LIMIT).await?;
+    let (body, _budget) = read_body(state, body, MANAGEMENT_BODY_LIMIT).await?;
     let request = parse_request(&body)?;
     if chosen {
         check_identifier(state, caller.org_id, id).await?;

@@ -7,14 +7,20 @@
 //! protocol on both sides is a pass-through with minimal edits; otherwise the body and the
 //! answer are translated through the IR of `switchboard-protocols`.
 
+mod body_budget;
+mod bounded;
 mod client_overrides;
 pub(crate) mod codec;
 mod errors;
 mod invoke;
 mod models;
 mod port_events;
-mod raw_json;
+/// Public for the fuzz targets (`crates/fuzz-targets`); not an API.
+#[doc(hidden)]
+pub mod raw_json;
 mod relay;
+pub mod request_bounds;
+mod scrub;
 mod upstream;
 
 use std::sync::Arc;
@@ -31,6 +37,7 @@ use crate::interactions::Invocation;
 use crate::state::AppState;
 use switchboard_core::records::Timestamp;
 
+pub use body_budget::BodyBudget;
 pub use errors::{Surface, SurfaceError};
 pub use invoke::invoke;
 pub use models::list_models;
@@ -53,7 +60,8 @@ async fn serve(state: AppState, surface: Surface, headers: HeaderMap, body: Body
     let invocation_id = uuid::Uuid::now_v7().to_string();
     let result = async {
         let caller = authenticate(&state, &headers).await?;
-        let body = read_body(body, state.settings.max_body_bytes).await?;
+        // The body's share of the budget is held until the upstream exchange is over.
+        let (body, _budget) = read_body(&state, body, state.settings.max_body_bytes).await?;
         let snapshot = org_snapshot(&state, &caller).await?;
         let keep_content = snapshot.config.settings.store_interaction_data;
         let mut recording = state.interactions.begin(Invocation {
@@ -179,7 +187,10 @@ fn prompt_text(body: &[u8]) -> String {
             if prompt.len() > 1 {
                 prompt.push(',');
             }
-            prompt.push_str(&format!("\"{key}\":{}", value.get()));
+            prompt.push('"');
+            prompt.push_str(key);
+            prompt.push_str("\":");
+            prompt.push_str(value.get());
         }
     }
     prompt.push('}');
@@ -214,14 +225,34 @@ pub(crate) fn store_failure(error: &switchboard_store::StoreError) -> SurfaceErr
     surface
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, Failure> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        SurfaceError::new(
-            413,
-            switchboard_core::ErrorName::PayloadTooLarge.as_str(),
-            format!("The request body is larger than the limit of {limit} bytes"),
-        )
-        .into()
+/// Reads a request body under the size limit and within the shared body budget.
+async fn read_body(
+    state: &AppState,
+    body: Body,
+    limit: usize,
+) -> Result<(bytes::Bytes, body_budget::BodyGuard), Failure> {
+    use body_budget::BodyError;
+    state.body_budget.read(body, limit).await.map_err(|error| {
+        let error = match error {
+            BodyError::TooLarge { limit } => SurfaceError::new(
+                413,
+                switchboard_core::ErrorName::PayloadTooLarge.as_str(),
+                format!("The request body is larger than the limit of {limit} bytes"),
+            ),
+            BodyError::OverBudget => {
+                let mut busy = SurfaceError::new(
+                    503,
+                    switchboard_core::ErrorName::Unavailable.as_str(),
+                    "The gateway is reading too many request bodies at once; retry shortly",
+                );
+                busy.retry_after = Some(1);
+                busy
+            }
+            BodyError::Unreadable => {
+                SurfaceError::bad_request("The request body could not be read")
+            }
+        };
+        error.into()
     })
 }
 

@@ -63,6 +63,18 @@ impl StreamFailure {
         name: "upstream_incomplete",
         kind: ErrorKind::BadGateway,
     };
+    /// The upstream stream went past its size cap (`SWITCHBOARD_STREAM_MAX_BYTES`).
+    pub const TOO_LARGE: Self = Self {
+        status: 502,
+        name: "upstream_too_large",
+        kind: ErrorKind::BadGateway,
+    };
+    /// The upstream stream ran past its duration cap (`SWITCHBOARD_STREAM_MAX_SECONDS`).
+    pub const TOO_LONG: Self = Self {
+        status: 504,
+        name: "upstream_too_long",
+        kind: ErrorKind::Timeout,
+    };
     /// The upstream went silent for longer than the stream idle timeout.
     pub const TIMEOUT: Self = Self {
         status: 504,
@@ -200,8 +212,11 @@ impl Relay {
                 Decoder::Bedrock(_) | Decoder::BedrockInvoke(_) => Ok(()),
             };
             if let Err(error) = decoded {
+                // An event that is not the protocol's (non-JSON data, a wrong shape) means
+                // the answer cannot be trusted whole: the caller gets an error, not a gap.
                 tracing::debug!(%error, "undecodable upstream event");
-                continue;
+                self.events.push(malformed(&error));
+                break;
             }
             if let Mode::PassThrough { reframe: true } = self.mode {
                 let usage_only = self.events[start..]
@@ -372,4 +387,38 @@ fn write_openai_event(out: &mut BytesMut, data: &str) {
     out.extend_from_slice(b"data: ");
     out.extend_from_slice(data.as_bytes());
     out.extend_from_slice(b"\n\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn translating() -> Relay {
+        Relay::new(RelaySpec {
+            surface: Surface::Anthropic,
+            upstream: Codec::OpenAi,
+            client_wants_usage: false,
+            keep_content: true,
+            id: "msg_1".into(),
+            model: "m".into(),
+        })
+    }
+
+    /// Catalogue item 32: non-JSON data in an upstream event ends the caller's stream with
+    /// an error event, even when the upstream goes on to its terminator.
+    #[test]
+    fn an_undecodable_upstream_event_is_an_in_band_error() {
+        let mut relay = translating();
+        let mut out = relay.push(Bytes::from_static(
+            b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n",
+        )).to_vec();
+        out.extend_from_slice(
+            &relay.push(Bytes::from_static(b"data: not json\n\ndata: [DONE]\n\n")),
+        );
+        out.extend_from_slice(&relay.finish());
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("event: error"), "{text}");
+        assert!(!text.contains("message_stop"), "{text}");
+        assert!(relay.outcome().error.is_some());
+    }
 }

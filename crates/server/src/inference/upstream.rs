@@ -20,10 +20,13 @@ use switchboard_providers::{
     WireProtocol, authorize, build_target,
 };
 
+use super::bounded::{self, StreamBounds, StreamOverrun, WholeBodyError};
 use super::codec::{self, Codec};
 use super::errors::{Surface, SurfaceError};
 use super::raw_json::{Edit, RawObject, json_string};
 use super::relay::{Relay, RelaySpec, StreamFailure};
+use super::request_bounds;
+use super::scrub::Scrubber;
 use super::{Failure, Served, resolve_selection, set_selection_headers};
 use crate::dataplane::OrgSnapshot;
 use crate::interactions::{Outcome, Recording};
@@ -34,12 +37,14 @@ use crate::state::AppState;
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(2);
 /// Largest upstream error body read to classify it.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// The most a pass-through stream holds of one unfinished event (the SSE parser's cap).
+const MAX_EVENT_BYTES: usize = switchboard_protocols::sse::DEFAULT_MAX_EVENT_BYTES;
 
 pub async fn call(
     state: &AppState,
     surface: Surface,
     caller: &Principal,
-    snapshot: &OrgSnapshot,
+    snapshot: &Arc<OrgSnapshot>,
     headers: &HeaderMap,
     body: Bytes,
     recording: Recording,
@@ -80,13 +85,14 @@ async fn exchange(
     state: &AppState,
     surface: Surface,
     caller: &Principal,
-    snapshot: &OrgSnapshot,
+    snapshot: &Arc<OrgSnapshot>,
     headers: &HeaderMap,
     body: &Bytes,
     recording: &mut Option<Recording>,
 ) -> Result<Served, Failure> {
     let raw = RawObject::parse(body).map_err(|e| SurfaceError::bad_request(e.to_string()))?;
     super::client_overrides::refuse(&raw)?;
+    request_bounds::check(&raw).map_err(SurfaceError::bad_request)?;
     let provider = raw.str("provider").map_err(SurfaceError::bad_request)?;
     let model = raw.str("model").map_err(SurfaceError::bad_request)?;
     let selection = Selection {
@@ -122,7 +128,7 @@ async fn exchange(
 struct Exchange<'a> {
     state: &'a AppState,
     surface: Surface,
-    snapshot: &'a OrgSnapshot,
+    snapshot: &'a Arc<OrgSnapshot>,
     resolved: &'a Resolved,
     stream: bool,
 }
@@ -153,23 +159,28 @@ impl Exchange<'_> {
             None if same_protocol => self.pass_through_body(raw, &prepared.target),
             None => self.translated_body(raw, &prepared.target)?,
         };
-        let (sent_at, sent) = (std::time::SystemTime::now(), std::time::Instant::now());
+        let (sent_at, started) = (std::time::SystemTime::now(), std::time::Instant::now());
         let response = self.send(&prepared, headers, upstream_body).await;
         if let Some(recording) = recording.as_mut() {
             let status = match &response {
-                Ok(response) => response.status().as_u16(),
+                Ok((response, _)) => response.status().as_u16(),
                 Err(error) => error.status,
             };
-            recording.upstream_answered(sent_at, sent.elapsed(), status);
+            recording.upstream_answered(sent_at, started.elapsed(), status);
         }
-        let response = response?;
+        let (response, sent) = response?;
         let (mut answer, outcome) = if self.stream {
             if let Some(recording) = recording.as_mut() {
                 recording.streaming();
                 recording.begun().await?;
             }
             let recording = recording.take();
-            let answer = self.relay_stream(response, codec, client_wants_usage, recording);
+            let scrub = ScrubSource {
+                state: self.state.clone(),
+                snapshot: self.snapshot.clone(),
+                sent,
+            };
+            let answer = self.relay_stream(response, codec, client_wants_usage, recording, scrub);
             (answer, Outcome::default())
         } else {
             let whole_same = same_protocol || codec == Codec::BedrockInvoke;
@@ -302,12 +313,12 @@ impl Exchange<'_> {
         target: &PreparedTarget,
         caller_headers: &HeaderMap,
         body: Vec<u8>,
-    ) -> Result<reqwest::Response, SurfaceError> {
+    ) -> Result<(reqwest::Response, HeaderMap), SurfaceError> {
         let body = Bytes::from(body);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let request = self.request(target, caller_headers, body.clone()).await?;
+            let (request, sent) = self.request(target, caller_headers, body.clone()).await?;
             let response = self
                 .state
                 .egress
@@ -315,25 +326,26 @@ impl Exchange<'_> {
                 .await
                 .map_err(egress_error)?;
             if response.status().is_success() {
-                return Ok(response);
+                return Ok((response, sent));
             }
             let wait = retry_wait(&response);
             if attempt < 2 && is_retryable(response.status()) && wait.is_some() {
                 tokio::time::sleep(wait.unwrap_or_default()).await;
                 continue;
             }
-            return Err(self.upstream_error(&target.target, response).await);
+            return Err(self.upstream_error(&target.target, response, &sent).await);
         }
     }
 
     /// The upstream request, signed or given a fresh token when the provider needs it (per
-    /// attempt: SigV4 signatures carry the time).
+    /// attempt: SigV4 signatures carry the time), and the headers it carries (what an
+    /// upstream error is scrubbed of).
     async fn request(
         &self,
         prepared: &PreparedTarget,
         caller_headers: &HeaderMap,
         body: Bytes,
-    ) -> Result<reqwest::RequestBuilder, SurfaceError> {
+    ) -> Result<(reqwest::RequestBuilder, HeaderMap), SurfaceError> {
         let target = &prepared.target;
         let mut headers = target.headers.clone();
         headers.insert(
@@ -362,21 +374,24 @@ impl Exchange<'_> {
         .await
         .map_err(auth_error)?;
         let request = egress.request_to(reqwest::Method::POST, prepared, self.stream);
-        Ok(request.headers(headers).body(body))
+        Ok((request.headers(headers.clone()).body(body), headers))
     }
 
-    /// An upstream error in the caller's protocol. Credentials the provider refused are the
-    /// organization's configuration problem, not the caller's: they become a 502 that says
-    /// so, never a 401 that would blame the caller's gateway token.
+    /// An upstream error in the caller's protocol: the provider's kind and the message of
+    /// an allowlisted field, scrubbed of the organization's secrets and the credential
+    /// `sent` (see [`Scrubber`]). Credentials the provider refused are the organization's
+    /// configuration problem, not the caller's: they become a 502 that says so, never a 401
+    /// that would blame the caller's gateway token.
     async fn upstream_error(
         &self,
         target: &UpstreamTarget,
         response: reqwest::Response,
+        sent: &HeaderMap,
     ) -> SurfaceError {
         let status = response.status().as_u16();
         let retry_after = retry_after_seconds(response.headers());
         let headers = response.headers().clone();
-        let body = read_limited(response, MAX_ERROR_BODY).await;
+        let body = bounded::read_prefix(response, MAX_ERROR_BODY).await;
         let classified = codec::classify_error(target, status, &headers, &body);
         let kind = classified.kind;
         let provider = self.resolved.provider.as_str();
@@ -392,7 +407,11 @@ impl Exchange<'_> {
             kind => SurfaceError::new(
                 self.status_for(kind),
                 self.type_for(kind),
-                format!("Provider '{provider}': {}", classified.message),
+                format!(
+                    "Provider '{provider}': {}",
+                    Scrubber::for_upstream(self.state, self.snapshot, sent)
+                        .scrub(&classified.message)
+                ),
             ),
         };
         error.retry_after = retry_after;
@@ -424,10 +443,18 @@ impl Exchange<'_> {
         same_protocol: bool,
     ) -> Result<(Response, Outcome), SurfaceError> {
         let total = self.state.egress.timeouts().total;
-        let bytes = tokio::time::timeout(total, response.bytes())
+        let limit = self.state.settings.upstream_caps.max_body_bytes;
+        let bytes = tokio::time::timeout(total, bounded::read_whole(response, limit))
             .await
             .map_err(|_| egress_error(EgressFailure::Timeout))?
-            .map_err(|_| egress_error(EgressFailure::Unreachable))?;
+            .map_err(|error| match error {
+                WholeBodyError::TooLarge { limit } => SurfaceError::new(
+                    502,
+                    "upstream_too_large",
+                    format!("The provider's answer is larger than the limit of {limit} bytes"),
+                ),
+                WholeBodyError::Broken => egress_error(EgressFailure::Unreachable),
+            })?;
         let invalid = |e: switchboard_protocols::ProtocolError| {
             SurfaceError::new(502, "upstream_invalid_response", e.to_string())
         };
@@ -460,6 +487,7 @@ impl Exchange<'_> {
         upstream: Codec,
         client_wants_usage: bool,
         recording: Option<Recording>,
+        scrub: ScrubSource,
     ) -> Response {
         let relay = Relay::new(RelaySpec {
             surface: self.surface,
@@ -470,11 +498,14 @@ impl Exchange<'_> {
             model: self.resolved.model.clone(),
         });
         let state = StreamState {
-            upstream: response.bytes_stream(),
+            upstream: Some(response.bytes_stream()),
+            bounds: StreamBounds::start(&self.state.settings.upstream_caps),
             framer: relay.forwards_raw().then(EventFramer::new),
             relay,
             recording,
             forwarded_unread: None,
+            scrub,
+            scrubber: None,
             idle: self.state.settings.stream_idle_timeout,
             shutdown: self.state.shutdown.subscribe(),
             ended: false,
@@ -501,7 +532,10 @@ impl Exchange<'_> {
 /// A relayed stream in flight: the upstream body, the relay, and the invocation it records
 /// (settled when the stream ends; dropped unfinished if the caller goes away first).
 struct StreamState<S> {
-    upstream: S,
+    /// Dropped (closing the upstream connection) as soon as the stream ends.
+    upstream: Option<S>,
+    /// The stream's size and duration caps.
+    bounds: StreamBounds,
     relay: Relay,
     /// Pass-through: cuts the upstream bytes at event boundaries, so the caller only ever
     /// gets whole events.
@@ -510,11 +544,22 @@ struct StreamState<S> {
     /// Whole events already given to the caller unchanged but not yet read by the relay:
     /// read on the next poll, once the caller has them (see [`Relay::forwards_raw`]).
     forwarded_unread: Option<Bytes>,
+    /// Where the scrubber of error events comes from, and the scrubber once needed.
+    scrub: ScrubSource,
+    scrubber: Option<Scrubber>,
     /// An upstream silent this long is ended with `upstream_timeout`.
     idle: Duration,
     /// A stream that outlives the shutdown grace period is ended with `shutting_down`.
     shutdown: PhaseWatch,
     ended: bool,
+}
+
+/// What a stream's error events are scrubbed of, decrypted only when one appears.
+struct ScrubSource {
+    state: AppState,
+    snapshot: Arc<OrgSnapshot>,
+    /// The upstream request's headers (its credential).
+    sent: HeaderMap,
 }
 
 impl<S> StreamState<S>
@@ -525,11 +570,38 @@ where
     /// the last thing sent, and only once the invocation is settled (recorded, with durable
     /// recording).
     async fn next_chunk(&mut self) -> Option<Bytes> {
+        let out = self.next_raw_chunk().await?;
+        Some(self.scrubbed(out))
+    }
+
+    /// Error events (the upstream's own, passed through or translated) are scrubbed of the
+    /// organization's secrets and the credential sent, like whole error answers. An error
+    /// event is found by the JSON text `"error"`, which the content of a JSON string can
+    /// never contain (its quotes are escaped); other events go out untouched.
+    fn scrubbed(&mut self, out: Bytes) -> Bytes {
+        if memchr::memmem::find(&out, b"\"error\"").is_none() {
+            return out;
+        }
+        let Ok(text) = std::str::from_utf8(&out) else {
+            return out;
+        };
+        let source = &self.scrub;
+        let scrubber = self.scrubber.get_or_insert_with(|| {
+            Scrubber::for_upstream(&source.state, &source.snapshot, &source.sent)
+        });
+        Bytes::from(scrubber.scrub(text))
+    }
+
+    async fn next_raw_chunk(&mut self) -> Option<Bytes> {
         if self.ended {
             return None;
         }
         loop {
             self.catch_up();
+            let Some(upstream) = self.upstream.as_mut() else {
+                return None;
+            };
+            let wait = self.bounds.wait(self.idle);
             let next = tokio::select! {
                 biased;
                 () = self.shutdown.reached(Phase::Expired) => {
@@ -537,10 +609,13 @@ where
                     let out = self.close(|relay| relay.fail(StreamFailure::SHUTDOWN, message));
                     return Some(self.end(out).await);
                 }
-                next = tokio::time::timeout(self.idle, self.upstream.next()) => next,
+                next = tokio::time::timeout(wait, upstream.next()) => next,
             };
             let out = match next {
-                Ok(Some(Ok(chunk))) => self.relay_chunk(chunk),
+                Ok(Some(Ok(chunk))) => match self.bounded_chunk(chunk) {
+                    Ok(out) => out,
+                    Err(overrun) => return Some(self.overrun(overrun).await),
+                },
                 Ok(Some(Err(error))) => {
                     tracing::debug!(%error, "upstream stream broke");
                     let message = "the upstream connection broke before the answer was complete";
@@ -550,6 +625,10 @@ where
                 Ok(None) => {
                     let out = self.close(Relay::finish);
                     return Some(self.end(out).await);
+                }
+                Err(_) if self.bounds.check_deadline().is_err() => {
+                    let overrun = self.bounds.check_deadline().unwrap_err();
+                    return Some(self.overrun(overrun).await);
                 }
                 Err(_) => {
                     let message = format!(
@@ -571,6 +650,31 @@ where
                 return Some(out);
             }
         }
+    }
+
+    /// [`Self::relay_chunk`] within the stream's caps: its byte count, and what the framer
+    /// may hold of one unfinished event.
+    fn bounded_chunk(&mut self, chunk: Bytes) -> Result<Bytes, StreamOverrun> {
+        self.bounds.count(chunk.len())?;
+        let out = self.relay_chunk(chunk);
+        match &self.framer {
+            Some(framer) if framer.pending() > MAX_EVENT_BYTES => {
+                Err(StreamOverrun::Bytes(MAX_EVENT_BYTES as u64))
+            }
+            _ => Ok(out),
+        }
+    }
+
+    /// The stream went past a cap: it ends with an error event, and the record says which.
+    async fn overrun(&mut self, overrun: StreamOverrun) -> Bytes {
+        let failure = match overrun {
+            StreamOverrun::Bytes(_) => StreamFailure::TOO_LARGE,
+            StreamOverrun::Duration(_) => StreamFailure::TOO_LONG,
+        };
+        tracing::warn!(name = failure.name, "an upstream stream went past its cap");
+        let message = overrun.message();
+        let out = self.close(|relay| relay.fail(failure, &message));
+        self.end(out).await
     }
 
     /// The caller's bytes for one upstream chunk: its whole events as they are
@@ -617,6 +721,7 @@ where
     /// replaced by an error event saying so.
     async fn end(&mut self, out: Bytes) -> Bytes {
         self.ended = true;
+        self.upstream = None;
         let Some(mut recording) = self.recording.take() else {
             return out;
         };
@@ -722,19 +827,6 @@ fn retry_after_seconds(headers: &reqwest::header::HeaderMap) -> Option<u64> {
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
-}
-
-async fn read_limited(response: reqwest::Response, limit: usize) -> Vec<u8> {
-    let mut stream = response.bytes_stream();
-    let mut body = Vec::new();
-    while let Some(Ok(chunk)) = stream.next().await {
-        let room = limit.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= limit {
-            break;
-        }
-    }
-    body
 }
 
 fn egress_error(failure: EgressFailure) -> SurfaceError {

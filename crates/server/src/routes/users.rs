@@ -233,7 +233,11 @@ pub async fn access_token(State(state): State<AppState>, body: JsonBody) -> ApiR
 /// A pragmatic email check: one `@`, something on both sides, no spaces, at most 254
 /// characters. Stored lowercased so uniqueness is case-insensitive.
 pub fn check_email(raw: &str) -> Result<String, PortError> {
-    let email = raw.trim().to_ascii_lowercase();
+    let email = switchboard_core::names::normalize(raw)
+        .map_err(|e| {
+            PortError::invalid_request(format!("email {e}")).with_detail("field", "email")
+        })?
+        .to_lowercase();
     let valid = email.len() <= 254
         && !email.contains(char::is_whitespace)
         && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));

@@ -48,7 +48,9 @@ pub(crate) const CONFIG_CHANGES_KEPT: i64 = 10_000;
 
 /// Emails are unique instance-wide regardless of case, so they are stored lower-case.
 pub(crate) fn normalize_email(email: &str) -> StoreResult<String> {
-    let email = email.trim().to_lowercase();
+    let email = switchboard_core::names::normalize(email)
+        .map_err(|e| StoreError::Invalid(format!("an email {e}")))?
+        .to_lowercase();
     let valid = email.len() <= 254
         && !email.chars().any(char::is_whitespace)
         && email
@@ -62,13 +64,14 @@ pub(crate) fn normalize_email(email: &str) -> StoreResult<String> {
 }
 
 pub(crate) fn org_name(name: &str) -> StoreResult<String> {
-    let name = name.trim();
-    if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+    let name = switchboard_core::names::normalize(name)
+        .map_err(|e| StoreError::Invalid(format!("an organization name {e}")))?;
+    if name.len() > 128 {
         return Err(StoreError::Invalid(
             "an organization name must be 1 to 128 printable characters".into(),
         ));
     }
-    Ok(name.to_owned())
+    Ok(name)
 }
 
 /// The longest token label accepted.
@@ -81,12 +84,14 @@ pub(crate) fn token_name(name: Option<&str>) -> StoreResult<Option<String>> {
     let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
         return Ok(None);
     };
-    if name.chars().count() > MAX_TOKEN_NAME_CHARS || name.chars().any(char::is_control) {
+    let name = switchboard_core::names::normalize(name)
+        .map_err(|e| StoreError::Invalid(format!("a token name {e}")))?;
+    if name.chars().count() > MAX_TOKEN_NAME_CHARS {
         return Err(StoreError::Invalid(
             "a token name must be at most 100 printable characters".into(),
         ));
     }
-    Ok(Some(name.to_owned()))
+    Ok(Some(name))
 }
 
 /// A token's lifetime in seconds from a number of days (1 to 365), or none.

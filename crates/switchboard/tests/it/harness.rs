@@ -202,6 +202,11 @@ impl Server {
             .unwrap_or_else(|| panic!("no token banner in stdout: {out}"))
     }
 
+    /// The server process's id (to read its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().clone()
     }

@@ -598,9 +598,7 @@ where
         }
         loop {
             self.catch_up();
-            let Some(upstream) = self.upstream.as_mut() else {
-                return None;
-            };
+            let upstream = self.upstream.as_mut()?;
             let wait = self.bounds.wait(self.idle);
             let next = tokio::select! {
                 biased;

@@ -206,23 +206,20 @@ async fn not_found() -> error::ApiError {
 async fn access_log(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let request_id = request
-        .headers()
-        .get(&REQUEST_ID)
+    // Reference-counted clones: no copy of the route or the id per request.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let id_header = request.headers().get(&REQUEST_ID).cloned();
+    let request_id = id_header
+        .as_ref()
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+        .unwrap_or("");
     let response = next.run(request).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     state
         .metrics
-        .observe(method.as_str(), &route, status, elapsed);
+        .observe(method.as_str(), route, status, elapsed);
     tracing::info!(
         target: "switchboard::access",
         method = %method,

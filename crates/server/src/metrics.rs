@@ -2,16 +2,33 @@
 //!
 //! Everything is recorded through the `metrics` facade into the process's Prometheus
 //! recorder (`switchboard_telemetry::prometheus`), together with the data plane's per-model
-//! series (`switchboard_telemetry::gen_ai`), so one scrape shows both.
+//! series (`switchboard_telemetry::gen_ai`), so one scrape shows both. A route's handles
+//! are registered the first time its (method, status) is seen and kept in a copy-on-write
+//! map, so a request bumps atomics without a lock.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+use metrics::{Counter, Histogram};
 use switchboard_telemetry::names;
 
 #[derive(Default)]
 pub struct Metrics {
     pub connections: ConnectionCounts,
+    /// Handles by route template, then (method, status): a handful per route.
+    routes: ArcSwap<HashMap<String, Vec<Arc<RouteSeries>>>>,
+    adding: Mutex<()>,
+}
+
+/// One (method, route, status) label set's handles.
+struct RouteSeries {
+    method: String,
+    status: u16,
+    requests: Counter,
+    duration: Histogram,
 }
 
 /// Client connections, as the accept loop sees them (see [`crate::listener`]): plain
@@ -39,13 +56,46 @@ impl Metrics {
     /// Counts a request by method, route template and status. The route template comes
     /// from the router (a bounded set); unmatched paths share one series.
     pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let series = match self.find(method, route, status) {
+            Some(found) => found,
+            None => self.add(method, route, status),
+        };
+        series.requests.increment(1);
+        series.duration.record(elapsed.as_secs_f64());
+    }
+
+    fn find(&self, method: &str, route: &str, status: u16) -> Option<Arc<RouteSeries>> {
+        let routes = self.routes.load();
+        let found = routes
+            .get(route)?
+            .iter()
+            .find(|s| s.status == status && s.method == method);
+        found.cloned()
+    }
+
+    fn add(&self, method: &str, route: &str, status: u16) -> Arc<RouteSeries> {
+        let _adding = self.adding.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = self.find(method, route, status) {
+            return found;
+        }
         let labels = [
             ("method", method.to_owned()),
             ("route", route.to_owned()),
             ("status", status.to_string()),
         ];
-        metrics::counter!(names::HTTP_REQUESTS, &labels).increment(1);
-        metrics::histogram!(names::HTTP_DURATION, &labels).record(elapsed.as_secs_f64());
+        let series = Arc::new(RouteSeries {
+            method: method.to_owned(),
+            status,
+            requests: metrics::counter!(names::HTTP_REQUESTS, &labels),
+            duration: metrics::histogram!(names::HTTP_DURATION, &labels),
+        });
+        let mut routes = HashMap::clone(&self.routes.load());
+        routes
+            .entry(route.to_owned())
+            .or_default()
+            .push(series.clone());
+        self.routes.store(Arc::new(routes));
+        series
     }
 
     /// Counts a handler that panicked.

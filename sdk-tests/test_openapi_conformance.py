@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -41,5 +42,10 @@ def test_every_operation_conforms_to_the_document(fresh_gateway):
         "--max-examples", EXAMPLES, "--seed", "20261203",
         "--request-timeout", "30", "--no-color",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    # Run from a scratch directory: Schemathesis keeps a cache in its working directory.
+    scratch = tempfile.mkdtemp(prefix="sb-schemathesis-")
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=1800, cwd=scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]

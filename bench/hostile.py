@@ -13,22 +13,14 @@ import asyncio
 import json
 import time
 
+from harness import rss_kib
+
 
 def quantile(values, q):
     if not values:
         return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def rss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
 
 
 REFUSALS = {}

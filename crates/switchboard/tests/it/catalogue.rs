@@ -250,8 +250,11 @@ async fn template_and_shell_syntax_is_stored_verbatim_and_never_evaluated() {
     }
 }
 
+/// Names never go into the log by design; what this guards is the log's shape: CR/LF and
+/// ANSI escapes sent in names (and anything a future log line might quote) cannot split a
+/// line or forge one, and no raw escape byte reaches it.
 #[tokio::test]
-async fn control_characters_never_reach_the_log_raw() {
+async fn log_lines_stay_single_json_objects_whatever_names_hold() {
     let server = Server::start(Backend::Sqlite).await;
     let org = server.org("acme");
     let hostile = "evil\r\n{\"level\":\"ERROR\",\"msg\":\"forged\"}\u{1b}[31mred\u{1b}[0m";
